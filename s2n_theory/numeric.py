@@ -1,0 +1,99 @@
+"""Fast numeric callables generated from SymPy expressions (numpy and torch).
+
+The callables are produced by :func:`sympy.lambdify`; nothing here is a
+hand-written formula. Two preparations make the generated code usable on both
+backends: number-only subexpressions (``sqrt(2)``, ``pi/252``) are folded to
+float literals so torch never receives a Python number where it wants a tensor,
+and a constant result is broadcast to the shape of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+BACKENDS = ("numpy", "torch")
+
+
+def fold_constants(expr: sp.Expr, digits: int = 20) -> sp.Expr:
+    """Replace every subexpression without free symbols by a float literal."""
+    if not isinstance(expr, sp.Basic):
+        return sp.Float(expr, digits)
+    if not expr.free_symbols:
+        if expr.is_Integer:
+            return expr
+        value = sp.N(expr, digits)
+        return sp.Float(value, digits) if value.is_real else value
+    if expr.is_Atom:
+        return expr
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
+        return sp.Pow(fold_constants(expr.base, digits), expr.exp, evaluate=False)
+    return expr.func(*[fold_constants(a, digits) for a in expr.args], evaluate=False)
+
+
+def _is_array(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = "numpy") -> Callable[..., Any]:
+    """Compile ``expr`` of ``args`` for ``backend`` ("numpy" or "torch").
+
+    The result accepts scalars or arrays/tensors (broadcast together) and always
+    returns an array/tensor of the broadcast shape, in the dtype of the input
+    (torch: on the input's device).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    folded = fold_constants(sp.sympify(expr))
+    compiled = sp.lambdify(list(args), folded, modules=backend, cse=True)
+
+    if backend == "numpy":
+
+        def call_numpy(*values: Any) -> np.ndarray:
+            arrays = [np.asarray(v, dtype=np.result_type(v, np.float32)) for v in values]
+            with np.errstate(all="ignore"):
+                out = compiled(*arrays)
+            shape = np.broadcast_shapes(*(a.shape for a in arrays))
+            dtype = np.result_type(*arrays)
+            return np.broadcast_to(np.asarray(out, dtype=dtype), shape).copy()
+
+        return call_numpy
+
+    import torch
+
+    def call_torch(*values: Any) -> torch.Tensor:
+        tensors = [v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=torch.float64) for v in values]
+        ref = torch.broadcast_tensors(*tensors)[0]
+        out = compiled(*tensors)
+        if not isinstance(out, torch.Tensor):
+            out = torch.full_like(ref, float(out))
+        return out.to(ref.dtype).expand_as(ref)
+
+    return call_torch
+
+
+def bisect_decreasing(
+    func: Callable[[Any], Any],
+    target: Any,
+    lower: float,
+    upper: float,
+    iterations: int = 64,
+) -> Any:
+    """Solve ``func(t) = target`` for a decreasing ``func`` on ``[lower, upper]``.
+
+    Vectorised bisection, written with operations numpy arrays and torch tensors
+    share, so the same code serves both backends. Sixty-four halvings take the
+    bracket below float64 spacing; targets outside ``[func(upper), func(lower)]``
+    end at the nearer endpoint.
+    """
+    lo = target * 0 + lower
+    hi = target * 0 + upper
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        above = func(mid) > target  # still above the target: the root is to the right
+        lo = lo + (mid - lo) * above
+        hi = mid + (hi - mid) * above
+    return 0.5 * (lo + hi)

@@ -1,0 +1,317 @@
+"""The symbolic noise schedule: α(t), σ(t), λ(t) = log(α²/σ²) on [t_min, t_max].
+
+A :class:`Schedule` is built from any two of α, σ, λ, from a VP rate β(t), or
+from an EDM noise level σ(t) with α ≡ 1 (THEORY.md §0). It keeps all three as
+SymPy expressions in the time symbol :data:`T`, derives everything else through
+the theory modules (f and g² from F1 in :mod:`s2n_theory.forward`, the
+transition from F3), and compiles numeric numpy/torch versions on demand.
+
+Construction validates the schedule numerically on the open domain: values real
+and finite, α > 0, σ > 0, λ strictly decreasing, λ consistent with α and σ.
+A failure raises :class:`ScheduleError` naming the condition and a witness time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from . import numeric
+from .budget import BudgetExceeded, latest_within
+from .errors import ScheduleError
+from .expressions import T
+
+S = sp.Symbol("s", positive=True)
+"""The earlier time of a transition s < t (F3, F4)."""
+
+LAMBDA = sp.Symbol("lambda", real=True)
+"""The log-SNR value the inverse λ → t is written in."""
+
+INVERSE_SOLVE_SECONDS = 4.0
+"""Budget for SymPy to find a closed-form inverse λ → t before falling back to bisection."""
+
+
+def _validation_times(t_min: float, t_max: float) -> np.ndarray:
+    width = t_max - t_min
+    u = np.concatenate([np.linspace(0.0, 1.0, 513)[1:-1], [1e-6, 1e-4, 1 - 1e-4, 1 - 1e-6]])
+    return np.unique(t_min + width * u)
+
+
+class Schedule:
+    """A noise schedule q(x_t | x_0) = N(α(t) x_0, σ(t)² I) on ``[t_min, t_max]``.
+
+    Prefer the named constructors (:meth:`from_alpha_sigma`, :meth:`from_alpha_log_snr`,
+    :meth:`from_sigma_log_snr`, :meth:`from_vp_beta`, :meth:`from_edm_sigma`,
+    :meth:`general`). Symbolic attributes are SymPy expressions in :data:`T`
+    (and :data:`S` for transitions); :meth:`lambdify` gives numeric callables.
+    """
+
+    def __init__(
+        self,
+        alpha: sp.Expr,
+        sigma: sp.Expr,
+        log_snr: sp.Expr,
+        *,
+        domain: tuple[float, float] = (0.0, 1.0),
+        name: str = "custom",
+        description: str = "",
+        parameters: Mapping[str, float] | None = None,
+        validate: bool = True,
+    ):
+        self.alpha = sp.sympify(alpha)
+        self.sigma = sp.sympify(sigma)
+        self.log_snr = sp.sympify(log_snr)
+        self.name = name
+        self.description = description
+        self.parameters = dict(parameters or {})
+        t_min, t_max = (float(domain[0]), float(domain[1]))
+        if not (np.isfinite(t_min) and np.isfinite(t_max) and t_min < t_max):
+            raise ScheduleError(f"schedule {name!r}: domain [{t_min}, {t_max}] must be finite with t_min < t_max")
+        self.t_min, self.t_max = t_min, t_max
+        extra = (self.alpha.free_symbols | self.sigma.free_symbols | self.log_snr.free_symbols) - {T}
+        if extra:
+            names = ", ".join(sorted(str(s) for s in extra))
+            raise ScheduleError(f"schedule {name!r}: expressions depend on unknown symbols {names} (only t)")
+        self._numeric: dict[str, NumericSchedule] = {}
+        if validate and not self.is_general:
+            self._validate()
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_alpha_sigma(cls, alpha: sp.Expr, sigma: sp.Expr, **kw: Any) -> Schedule:
+        alpha, sigma = sp.sympify(alpha), sp.sympify(sigma)
+        return cls(alpha, sigma, 2 * sp.log(alpha) - 2 * sp.log(sigma), **kw)
+
+    @classmethod
+    def from_alpha_log_snr(cls, alpha: sp.Expr, log_snr: sp.Expr, **kw: Any) -> Schedule:
+        alpha, log_snr = sp.sympify(alpha), sp.sympify(log_snr)
+        return cls(alpha, alpha * sp.exp(-log_snr / 2), log_snr, **kw)
+
+    @classmethod
+    def from_sigma_log_snr(cls, sigma: sp.Expr, log_snr: sp.Expr, **kw: Any) -> Schedule:
+        sigma, log_snr = sp.sympify(sigma), sp.sympify(log_snr)
+        return cls(sigma * sp.exp(log_snr / 2), sigma, log_snr, **kw)
+
+    @classmethod
+    def from_vp_log_snr(cls, log_snr: sp.Expr, **kw: Any) -> Schedule:
+        """Variance preserving (α² + σ² = 1) with the given λ: α² = sigmoid(λ)."""
+        log_snr = sp.sympify(log_snr)
+        alpha = 1 / sp.sqrt(1 + sp.exp(-log_snr))
+        sigma = 1 / sp.sqrt(1 + sp.exp(log_snr))
+        return cls(alpha, sigma, log_snr, **kw)
+
+    @classmethod
+    def from_vp_beta(cls, beta: sp.Expr, **kw: Any) -> Schedule:
+        """VP SDE rate β(t): α = exp(−½B), σ² = 1 − exp(−B), B(t) = ∫₀ᵗ β (Song et al. 2021)."""
+        u = sp.Dummy("u", positive=True)
+        integral = sp.integrate(sp.sympify(beta).subs(T, u), (u, 0, T))
+        if integral.has(sp.Integral):
+            raise ScheduleError("beta: SymPy found no closed form for B(t) = ∫₀ᵗ β(u) du")
+        return cls.from_vp_integrated_beta(integral, **kw)
+
+    @classmethod
+    def from_vp_integrated_beta(cls, integrated_beta: sp.Expr, **kw: Any) -> Schedule:
+        B = sp.sympify(integrated_beta)
+        # λ = log(α²/σ²) = −log(e^B − 1), the form without cancellation for small B.
+        return cls(sp.exp(-B / 2), sp.sqrt(1 - sp.exp(-B)), -sp.log(sp.exp(B) - 1), **kw)
+
+    @classmethod
+    def from_edm_sigma(cls, sigma: sp.Expr, **kw: Any) -> Schedule:
+        """EDM / variance-exploding form: α ≡ 1, noise level σ(t) (Karras et al. 2022)."""
+        sigma = sp.sympify(sigma)
+        return cls(sp.Integer(1), sigma, -2 * sp.log(sigma), **kw)
+
+    @classmethod
+    def general(cls) -> Schedule:
+        """The general schedule: undefined functions α(t), λ(t), σ = α e^{−λ/2}.
+
+        Symbolic proofs on this object hold for every schedule. It has no numeric values.
+        """
+        alpha = sp.Function("alpha", positive=True)(T)
+        log_snr = sp.Function("lambda", real=True)(T)
+        return cls(alpha, alpha * sp.exp(-log_snr / 2), log_snr, name="general",
+                   description="α(t), λ(t) arbitrary smooth functions, σ = α e^{−λ/2}", validate=False)
+
+    # ------------------------------------------------------------------ symbolic
+    @property
+    def is_general(self) -> bool:
+        return bool(self.log_snr.atoms(sp.core.function.AppliedUndef) or self.alpha.atoms(sp.core.function.AppliedUndef))
+
+    @property
+    def domain(self) -> tuple[float, float]:
+        return (self.t_min, self.t_max)
+
+    @property
+    def snr(self) -> sp.Expr:
+        return sp.exp(self.log_snr)
+
+    @property
+    def dlog_snr(self) -> sp.Expr:
+        """λ′(t)."""
+        return sp.diff(self.log_snr, T)
+
+    @property
+    def f(self) -> sp.Expr:
+        """Drift coefficient f(t) = α′/α (F1)."""
+        from . import forward
+
+        return forward.drift(self)
+
+    @property
+    def g2(self) -> sp.Expr:
+        """Squared diffusion g(t)² = −e^{−λ} λ′ α² (F1)."""
+        from . import forward
+
+        return forward.diffusion_squared(self)
+
+    def at(self, expr: sp.Expr, time: sp.Expr) -> sp.Expr:
+        """``expr`` (written in t) evaluated at another time symbol or value."""
+        return sp.sympify(expr).subs(T, time)
+
+    @property
+    def alpha_ts(self) -> sp.Expr:
+        """α_{t|s} = α_t/α_s (F3), in symbols t and s."""
+        from . import forward
+
+        return forward.transition(self)[0]
+
+    @property
+    def sigma2_ts(self) -> sp.Expr:
+        """σ²_{t|s} = α_t² (e^{−λ_t} − e^{−λ_s}) (F3), in symbols t and s."""
+        from . import forward
+
+        return forward.transition(self)[1]
+
+    @cached_property
+    def inverse_log_snr(self) -> sp.Expr | None:
+        """t as a closed-form function of :data:`LAMBDA`, or None if SymPy finds none in time."""
+        if self.is_general:
+            return None
+        candidates = _solve_with_budget(self.log_snr, INVERSE_SOLVE_SECONDS)
+        if not candidates:
+            return None
+        probe_t = _validation_times(self.t_min, self.t_max)
+        lam = numeric.lambdify([T], self.log_snr)(probe_t)
+        ok = np.isfinite(lam)
+        for candidate in candidates:
+            if candidate.free_symbols - {LAMBDA}:
+                continue
+            back = numeric.lambdify([LAMBDA], candidate)(lam[ok])
+            if np.all(np.isfinite(back)) and np.allclose(back, probe_t[ok], rtol=1e-9, atol=1e-12 * (self.t_max - self.t_min)):
+                return candidate
+        return None
+
+    # ------------------------------------------------------------------ numeric
+    def lambdify(self, backend: str = "numpy") -> NumericSchedule:
+        """Numeric callables for ``backend`` ("numpy" or "torch"), compiled once and cached."""
+        if self.is_general:
+            raise ScheduleError("the general schedule has no numeric values; pick a concrete one")
+        if backend not in self._numeric:
+            self._numeric[backend] = NumericSchedule.build(self, backend)
+        return self._numeric[backend]
+
+    def _validate(self) -> None:
+        times = _validation_times(self.t_min, self.t_max)
+
+        def fail(condition: str, mask: np.ndarray) -> None:
+            witness = times[np.argmax(mask)]
+            raise ScheduleError(f"schedule {self.name!r}: {condition} (e.g. at t = {witness:.6g})")
+
+        def evaluate(label: str, expr: sp.Expr) -> np.ndarray:
+            try:
+                values = numeric.lambdify([T], expr)(times.astype(np.complex128))
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+                raise ScheduleError(f"schedule {self.name!r}: cannot evaluate {label}: {exc}") from None
+            bad = ~np.isfinite(values) | (np.abs(values.imag) > 1e-12 * np.maximum(1.0, np.abs(values.real)))
+            if bad.any():
+                fail(f"{label} is not real and finite", bad)
+            return values.real
+
+        alpha = evaluate("alpha", self.alpha)
+        if (alpha <= 0).any():
+            fail("alpha must be > 0 on the open domain", alpha <= 0)
+        sigma = evaluate("sigma", self.sigma)
+        if (sigma <= 0).any():
+            fail("sigma must be > 0 on the open domain", sigma <= 0)
+        lam = evaluate("lambda", self.log_snr)
+        implied = 2 * np.log(alpha) - 2 * np.log(sigma)
+        mismatch = np.abs(implied - lam) > 1e-8 * np.maximum(1.0, np.abs(lam))
+        if mismatch.any():
+            fail("lambda is inconsistent with log(alpha^2/sigma^2)", mismatch)
+        rising = np.diff(lam) >= 0
+        if rising.any():
+            fail("lambda = log(alpha^2/sigma^2) must be strictly decreasing", np.append(rising, False))
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.name!r}, alpha={self.alpha}, sigma={self.sigma}, domain={list(self.domain)})"
+
+
+def _solve_steps(log_snr: sp.Expr) -> Iterator[list[sp.Expr]]:
+    # Raw solutions first, simplified ones after: the caller keeps the last it receives in time.
+    solutions = list(sp.solve(sp.Eq(log_snr, LAMBDA), T, simplify=False, check=False, rational=False))
+    yield solutions
+    yield [sp.simplify(s) for s in solutions] + solutions
+
+
+_INVERSE_CACHE: dict[str, list[sp.Expr]] = {}
+
+
+def _solve_with_budget(log_snr: sp.Expr, seconds: float) -> list[sp.Expr]:
+    """SymPy's solve for λ(t) = Λ, abandoned after ``seconds`` (the iDDPM cosine in
+    its textbook form takes ~35 s; sub-VP has no closed form and fails after ~7 s)."""
+    key = sp.srepr(log_snr)
+    if key not in _INVERSE_CACHE:
+        try:
+            _INVERSE_CACHE[key] = latest_within(_solve_steps, (log_snr,), seconds)
+        except (BudgetExceeded, RuntimeError):
+            _INVERSE_CACHE[key] = []
+    return _INVERSE_CACHE[key]
+
+
+@dataclass
+class NumericSchedule:
+    """Numeric callables of one schedule for one backend (arrays in, arrays out).
+
+    ``t_of_log_snr`` uses the closed-form inverse when SymPy found one, otherwise a
+    vectorised bisection on λ (which is strictly decreasing).
+    """
+
+    schedule: Schedule
+    backend: str
+    alpha: Callable[[Any], Any]
+    sigma: Callable[[Any], Any]
+    log_snr: Callable[[Any], Any]
+    snr: Callable[[Any], Any]
+    f: Callable[[Any], Any]
+    g2: Callable[[Any], Any]
+    dlog_snr: Callable[[Any], Any]
+    alpha_ts: Callable[[Any, Any], Any]
+    sigma2_ts: Callable[[Any, Any], Any]
+    inverse_closed_form: Callable[[Any], Any] | None = field(default=None)
+
+    @classmethod
+    def build(cls, schedule: Schedule, backend: str) -> NumericSchedule:
+        one = {
+            name: numeric.lambdify([T], getattr(schedule, attr), backend)
+            for name, attr in (("alpha", "alpha"), ("sigma", "sigma"), ("log_snr", "log_snr"), ("snr", "snr"),
+                               ("f", "f"), ("g2", "g2"), ("dlog_snr", "dlog_snr"))
+        }
+        two = {name: numeric.lambdify([T, S], getattr(schedule, name), backend) for name in ("alpha_ts", "sigma2_ts")}
+        inverse = schedule.inverse_log_snr
+        closed = numeric.lambdify([LAMBDA], inverse, backend) if inverse is not None else None
+        return cls(schedule=schedule, backend=backend, inverse_closed_form=closed, **one, **two)
+
+    def t_of_log_snr(self, log_snr: Any) -> Any:
+        """The time t with λ(t) = ``log_snr`` (clipped to the domain)."""
+        if self.inverse_closed_form is not None:
+            t = self.inverse_closed_form(log_snr)
+        else:
+            t = numeric.bisect_decreasing(self.log_snr, log_snr, self.schedule.t_min, self.schedule.t_max)
+        if self.backend == "torch":
+            return t.clamp(self.schedule.t_min, self.schedule.t_max)
+        return np.clip(t, self.schedule.t_min, self.schedule.t_max)
