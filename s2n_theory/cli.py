@@ -111,7 +111,21 @@ def show(spec: str = typer.Argument(..., help="Schedule name or spec.")) -> None
         typer.echo(f"{'t(lambda)':9} = {inverse if inverse is not None else '(no closed form: bisection on lambda)'}")
 
 
+COMMAND_MODULES = ("cli_export", "cli_info", "cli_sample")
+"""Modules that add commands to ``app`` when imported (each: ``from .cli import app``)."""
+
+
+def _load_command_modules() -> None:
+    import importlib
+    import importlib.util
+
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(f"{__package__}.{name}") is not None:
+            importlib.import_module(f"{__package__}.{name}")
+
+
 def main() -> None:
+    _load_command_modules()
     try:
         app()
     except S2NError as exc:  # errors raised while typer parses options
