@@ -57,6 +57,10 @@ def verify(
     from s2n_theory.library import get_schedule
     from verification import registry
 
+    import torch
+
+    # The checks' tensors are small: one thread avoids pool start-up and contention costs.
+    torch.set_num_threads(1)
     console = Console(highlight=False)
     claims = _split(only)
     schedules = [get_schedule(s) for s in schedule] if schedule else None
