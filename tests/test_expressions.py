@@ -70,6 +70,16 @@ HOSTILE = [
     "f'{t}'",
     "(t:=1)",
     "\x00",
+    # constants that would make SymPy's evalf crawl or overflow, nested powers, non-real constants
+    "exp(exp(exp(20)))",
+    "sin(exp(exp(40)))",
+    "t**sin(exp(exp(exp(30))))",
+    "2**exp(exp(exp(exp(10))))",
+    "(t**64)**64",
+    "t**64 * t**64",
+    "log(-1)",
+    "(-8)**(1/3)",
+    "sqrt(-2) * t",
 ]
 
 
