@@ -138,4 +138,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run through the importable module, so that commands registered on s2n_theory.cli.app
+    # by the command modules are the ones this process sees.
+    from s2n_theory.cli import main as _main
+
+    _main()
