@@ -56,23 +56,26 @@ LOG_2PI = math.log(2 * math.pi)
 def gaussian_mmse_expr(snr: sp.Expr = SNR, variance: sp.Expr = VARIANCE) -> sp.Expr:
     """mmse of x₀ ~ N(m, v): E[(x₀ − x̂₀)²] with the linear estimator x̂₀ = m + √snr v (y − √snr m)/(1 + snr v).
 
-    Derived by expanding the square with E[(x₀−m)²] = v, E[ε²] = 1, E[(x₀−m) ε] = 0.
+    Derived by expanding the square with E[(x₀−m)²] = v, E[ε²] = 1, E[(x₀−m) ε] = 0, simplified
+    in the symbols snr, v and only then evaluated at the arguments.
     """
-    gain = sp.sqrt(snr) * variance / (1 + snr * variance)
+    gain = sp.sqrt(SNR) * VARIANCE / (1 + SNR * VARIANCE)
     # x₀ − x̂₀ = (1 − √snr gain)(x₀ − m) − gain ε
-    return sp.simplify((1 - sp.sqrt(snr) * gain) ** 2 * variance + gain**2)
+    generic = sp.factor(sp.simplify((1 - sp.sqrt(SNR) * gain) ** 2 * VARIANCE + gain**2))
+    return generic.subs({SNR: snr, VARIANCE: variance}, simultaneous=True)
 
 
 def gaussian_mutual_information_expr(snr: sp.Expr = SNR, variance: sp.Expr = VARIANCE) -> sp.Expr:
     """I(snr) = h(y) − h(ε) = ½ log(2πe(1 + snr v)) − ½ log(2πe) for x₀ ~ N(m, v)."""
-    h_y = sp.log(2 * sp.pi * sp.E * (1 + snr * variance)) / 2
+    h_y = sp.log(2 * sp.pi * sp.E * (1 + SNR * VARIANCE)) / 2
     h_noise = sp.log(2 * sp.pi * sp.E) / 2
-    return sp.expand_log(h_y - h_noise, force=True)
+    generic = sp.expand_log(h_y - h_noise, force=True)
+    return generic.subs({SNR: snr, VARIANCE: variance}, simultaneous=True)
 
 
 def gaussian_posterior_variance_expr(snr: sp.Expr = SNR, variance: sp.Expr = VARIANCE) -> sp.Expr:
     """Var[x₀ | y] for x₀ ~ N(m, v): Bayes adds the precisions 1/v and snr."""
-    return 1 / (1 / variance + snr)
+    return (1 / (1 / VARIANCE + SNR)).subs({SNR: snr, VARIANCE: variance}, simultaneous=True)
 
 
 def dI_dsnr_from_mmse(mmse_value: Any) -> Any:
@@ -158,6 +161,18 @@ class OneDimensional(Distribution):
         raise NotImplementedError
 
 
+EDGE_OFFSETS = np.array([-12.0, -6.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0, 12.0])
+"""Breakpoints around each Gaussian bump of y, in its standard deviations (12 sd: tail below e^-72)."""
+
+
+def mixture_edges(centres: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Sorted breakpoints (B, K·9) for sums of Gaussian bumps N(centre_k, sd_k²), clipped to the outermost."""
+    points = (centres[..., None] + sd[..., None] * EDGE_OFFSETS).reshape(centres.shape[0], -1)
+    lo = np.min(centres - 12 * sd, axis=1, keepdims=True)
+    hi = np.max(centres + 12 * sd, axis=1, keepdims=True)
+    return np.sort(np.clip(points, lo, hi), axis=1)
+
+
 @dataclass(frozen=True)
 class Mixture1D(OneDimensional):
     """x₀ ~ Σ_k π_k N(μ_k, v_k) on the line (v_k = 0 allowed: atoms)."""
@@ -210,12 +225,7 @@ class Mixture1D(OneDimensional):
 
     def edges(self, snr: np.ndarray) -> np.ndarray:
         root = np.sqrt(snr)[:, None]
-        centres = root * np.array(self.means)
-        sd = np.sqrt(1 + snr[:, None] * np.array(self.variances))
-        lo = np.min(centres - 12 * sd, axis=1, keepdims=True)
-        hi = np.max(centres + 12 * sd, axis=1, keepdims=True)
-        inner = np.clip(np.concatenate([centres - 3 * sd, centres, centres + 3 * sd], axis=1), lo, hi)
-        return np.sort(np.concatenate([lo, inner, hi], axis=1), axis=1)
+        return mixture_edges(root * np.array(self.means), np.sqrt(1 + snr[:, None] * np.array(self.variances)))
 
 
 @dataclass(frozen=True)
@@ -287,7 +297,7 @@ class Uniform(OneDimensional):
     def edges(self, snr: np.ndarray) -> np.ndarray:
         r = np.sqrt(snr)[:, None]
         a, b = r * self.low, r * self.high
-        return np.sort(np.concatenate([a - 12, a - 3, a + 3, (a + b) / 2, b - 3, b + 3, b + 12], axis=1), axis=1)
+        return np.sort(np.concatenate([a + EDGE_OFFSETS, b + EDGE_OFFSETS, (a + b) / 2], axis=1), axis=1)
 
 
 @dataclass(frozen=True)
@@ -400,10 +410,11 @@ def _quadrature_table(dist: OneDimensional, snr: np.ndarray) -> InfoTable:
         col = s[:, None]
         ref_var = 1 + col * v
 
-        def integrands(y: np.ndarray, col: np.ndarray = col, ref_var: np.ndarray = ref_var) -> np.ndarray:
-            log_p, post_var = dist.channel(y, col)
+        def integrands(y: np.ndarray, rows: np.ndarray, col: np.ndarray = col, ref_var: np.ndarray = ref_var) -> np.ndarray:
+            c, rv = col[rows], ref_var[rows]
+            log_p, post_var = dist.channel(y, c)
             p = np.exp(log_p)
-            log_ref = -0.5 * (LOG_2PI + np.log(ref_var) + (y - np.sqrt(col) * m) ** 2 / ref_var)
+            log_ref = -0.5 * (LOG_2PI + np.log(rv) + (y - np.sqrt(c) * m) ** 2 / rv)
             return np.stack([p * (log_p - log_ref), p * post_var, p * post_var**2, p])
 
         q = integrate(integrands, dist.edges(s), rtol=QUAD_RTOL)

@@ -8,8 +8,8 @@ tolerance for the whole batch. The reported error is the difference between the
 last two results, an upper bound on the error of the coarser one and therefore a
 conservative estimate for the finer one, which is the value returned.
 
-The whole batch shares one panel count, so the result is a smooth function of the
-batch parameters (finite differences across the batch do not see rule changes).
+Each batch element stops doubling once its own estimate has converged, so only the
+elements that need finer panels pay for them.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _nodes(edges: np.ndarray, panels: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def integrate(
-    func: Callable[[np.ndarray], np.ndarray],
+    func: Callable[[np.ndarray, np.ndarray], np.ndarray],
     edges: np.ndarray,
     *,
     rtol: float = 1e-12,
@@ -60,25 +60,34 @@ def integrate(
 ) -> Quadrature:
     """∫ func over [edges[:, 0], edges[:, -1]] for every row of ``edges``.
 
-    ``func(x)`` gets nodes of shape (batch, n) and returns (n_integrands, batch, n)
-    (or (batch, n) for one integrand). Segments of zero length are allowed.
+    ``func(x, rows)`` gets nodes of shape (len(rows), n) for the batch rows ``rows`` and returns
+    (n_integrands, len(rows), n) (or (len(rows), n) for one integrand). Rows are refined until
+    their own estimate converges (all integrands of the row). Segments of zero length are allowed.
     """
     edges = np.sort(np.atleast_2d(np.asarray(edges, dtype=np.float64)), axis=-1)
+    batch = edges.shape[0]
 
-    def rule(panels: int) -> np.ndarray:
-        x, w = _nodes(edges, panels)
-        values = np.asarray(func(x), dtype=np.float64)
+    def rule(panels: int, rows: np.ndarray) -> np.ndarray:
+        x, w = _nodes(edges[rows], panels)
+        values = np.asarray(func(x, rows), dtype=np.float64)
         if values.ndim == 2:
             values = values[None]
         return np.sum(values * w, axis=-1)
 
     panels = max(1, int(start_panels))
-    previous = rule(panels)
-    while True:
+    active = np.arange(batch)
+    previous = rule(panels, active)
+    value = np.zeros_like(previous)
+    error = np.full_like(previous, np.inf)
+    used = np.zeros(batch, dtype=int)
+    while active.size:
         panels *= 2
-        current = rule(panels)
-        error = np.abs(current - previous)
-        converged = bool(np.all(error <= atol + rtol * np.abs(current)))
-        if converged or panels >= max_panels:
-            return Quadrature(current, error, panels, converged)
-        previous = current
+        current = rule(panels, active)
+        diff = np.abs(current - previous)
+        value[:, active], error[:, active], used[active] = current, diff, panels
+        done = np.all(diff <= atol + rtol * np.abs(current), axis=0)
+        if panels >= max_panels:
+            break
+        active, previous = active[~done], current[:, ~done]
+    converged = bool(np.all(error <= atol + rtol * np.abs(value)))
+    return Quadrature(value, error, int(used.max()), converged)

@@ -98,7 +98,7 @@ def ito_from_sn(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
     F = schedule.alpha * Y
     drift = sp.diff(F, T) + u_rate * sp.diff(F, Y, 2) / 2
     diffusion2 = u_rate * sp.diff(F, Y) ** 2
-    return sp.simplify(drift.subs(Y, X / schedule.alpha) / X), diffusion2
+    return drift.subs(Y, X / schedule.alpha) / X, diffusion2
 
 
 def ito_to_sn(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
@@ -212,7 +212,7 @@ def diffusion_loss_in_t(
     edges = num.t_of_log_snr(np.linspace(lam_hi, lam_lo, segments + 1))
     edges[0], edges[-1] = sched.t_min, sched.t_max
 
-    def integrand(t: np.ndarray) -> np.ndarray:
+    def integrand(t: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return _numeric_t_integrand(num, t, np.asarray(mse_of_t(t.ravel())).reshape(t.shape))
 
     q = integrate(integrand, edges[None, :], rtol=rtol, atol=0.0, max_panels=16)
@@ -232,7 +232,7 @@ def diffusion_loss_in_log_snr(
 
     edges = np.linspace(log_snr_min, log_snr_max, segments + 1)[None, :]
 
-    def integrand(lam: np.ndarray) -> np.ndarray:
+    def integrand(lam: np.ndarray, rows: np.ndarray) -> np.ndarray:
         snr = np.exp(lam)
         return snr * np.asarray(mmse_of_snr(snr.ravel())).reshape(lam.shape) / 2
 
@@ -246,6 +246,8 @@ def exact_denoiser_mse(mixture: Any, schedule: Any, *, rtol: float = 1e-12) -> C
     For the exact denoiser E[x₀ x̂₀] = E[x̂₀²], so the error is E[x₀²] − ∫ p_t(x) x̂₀(x, t)² dx, with
     p_t and x̂₀ from the oracle at (x, t, schedule) and the x-integral by adaptive Gauss–Legendre.
     """
+    from .information import mixture_edges
+
     num = _num(schedule, "numpy")
     if mixture.dim != 1:
         raise ValueError("exact_denoiser_mse integrates over x and needs 1-D data")
@@ -256,15 +258,10 @@ def exact_denoiser_mse(mixture: Any, schedule: Any, *, rtol: float = 1e-12) -> C
     def mse(t: np.ndarray) -> np.ndarray:
         t = np.asarray(t, dtype=np.float64)
         a, s = num.alpha(t)[:, None], num.sigma(t)[:, None]
-        centres = a * means
-        sd = np.sqrt(a**2 * variances + s**2)
-        lo = np.min(centres - 12 * sd, axis=1, keepdims=True)
-        hi = np.max(centres + 12 * sd, axis=1, keepdims=True)
-        inner = np.clip(np.concatenate([centres - 3 * sd, centres, centres + 3 * sd], axis=1), lo, hi)
-        edges = np.concatenate([lo, inner, hi], axis=1)
+        edges = mixture_edges(a * means, np.sqrt(a**2 * variances + s**2))
 
-        def integrand(x: np.ndarray) -> np.ndarray:
-            tt = np.broadcast_to(t[:, None], x.shape)
+        def integrand(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            tt = np.broadcast_to(t[rows, None], x.shape)
             p = np.exp(mixture.log_prob(x[..., None], tt, num))
             return np.stack([p * mixture.x0_hat(x[..., None], tt, num)[..., 0] ** 2, p])
 
