@@ -123,7 +123,8 @@ class Distribution:
 
 
 def _fmt(value: float) -> str:
-    return f"{float(value):.10g}"
+    """Shortest text that parses back to the same float."""
+    return repr(float(value))
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def check_i1_quadrature(schedule: Schedule, level: str) -> Outcome:
 
 @claim_check("I1", "montecarlo", "2-D mixture: pathwise dI/dsnr = ½ mmse on common draws", concrete=False)
 def check_i1_montecarlo(schedule: Schedule, level: str) -> Outcome:
-    dist = mixture_2d(4000 if level == "quick" else 40000)
+    dist = mixture_2d(20000 if level == "quick" else 200000)
     snr = np.array([0.2, 1.5, 10.0]) if level == "quick" else np.geomspace(0.05, 50, 7)
     z_max = _z_threshold(len(snr))
     worst = 0.0
@@ -174,7 +174,7 @@ def check_i3_quadrature(schedule: Schedule, level: str) -> Outcome:
 @claim_check("I3", "montecarlo", "2-D mixture: pathwise d mmse/dsnr = −E tr(Cov[x₀|y]²) on common draws",
              concrete=False)
 def check_i3_montecarlo(schedule: Schedule, level: str) -> Outcome:
-    dist = mixture_2d(4000 if level == "quick" else 40000)
+    dist = mixture_2d(20000 if level == "quick" else 200000)
     snr = np.array([0.2, 1.5, 10.0]) if level == "quick" else np.geomspace(0.05, 50, 7)
     z_max = _z_threshold(len(snr))
     worst = 0.0
