@@ -693,14 +693,14 @@ def parse_distribution(spec: str) -> Distribution:
 
 # ---------------------------------------------------------------------------- figure
 def reference_distributions() -> dict[str, Distribution]:
-    """The distributions of the report figure and the checks, all with unit variance except the 2-D mixture."""
+    """The distributions of the report figure: unit-variance Gaussian, binary and uniform, and two mixtures."""
     root3 = math.sqrt(3.0)
     return {
         "gaussian(1)": Gaussian(1.0),
         "binary": Binary(),
         "uniform(-sqrt3,sqrt3)": Uniform(-root3, root3),
         "mixture 1-D": Mixture1D((0.3, 0.5, 0.2), (-1.5, 0.2, 2.0), (0.1, 0.4, 0.05)),
-        "mixture 2-D (MC)": MixtureND((0.5, 0.3, 0.2), ((-1.0, 0.5), (1.0, -0.5), (0.0, 1.5)),
+        "mixture 2-D (MC, summed over d=2)": MixtureND((0.5, 0.3, 0.2), ((-1.0, 0.5), (1.0, -0.5), (0.0, 1.5)),
                                       ([[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]], [[0.1, 0.0], [0.0, 0.1]]),
                                       samples=4000, seed=1),
     }
@@ -727,7 +727,8 @@ def information_figure(path: Any, snr_range: tuple[float, float] = (1e-2, 1e3)) 
             ax_i.plot(grid, table.mutual_information.value, label=label)
             ax_m.plot(grid, table.mmse.value, label=label)
     ax_i.set(xscale="log", xlabel="snr", ylabel="I(snr) [nats]", title="mutual information I(x0; sqrt(snr) x0 + eps)")
-    ax_m.set(xscale="log", yscale="log", xlabel="snr", ylabel="mmse(snr)", title="mmse (summed over dimensions)")
+    ax_m.set(xscale="log", yscale="log", xlabel="snr", ylabel="mmse(snr)", title="mmse (summed over dimensions)",
+             ylim=(1e-5, 5))
     ax_i.axhline(math.log(2), color="grey", lw=0.6, ls=":")
     for ax in (ax_i, ax_m):
         ax.grid(alpha=0.3)
