@@ -220,7 +220,8 @@ class GaussianMixture:
     def marginal(self, t: float, schedule: Any) -> GaussianMixture:
         """The mixture p_t = Σ_k π_k N(α_t μ_k, α_t² Σ_k + σ_t² I) at one time t."""
         num = _numeric_schedule(schedule, "numpy")
-        a, s = float(num.alpha(float(t))), float(num.sigma(float(t)))
+        tt = np.asarray(t, dtype=np.float64)  # a bare Python float would be evaluated in float32
+        a, s = float(num.alpha(tt)), float(num.sigma(tt))
         return self.marginal_at(a, s)
 
     def marginal_at(self, alpha: float, sigma: float) -> GaussianMixture:
