@@ -1,0 +1,379 @@
+"""Exact oracle for Gaussian-mixture data, THEORY.md §2: claim P3.
+
+For data x₀ ~ Σ_k π_k N(μ_k, Σ_k) the forward marginal at time t is again a
+mixture, p_t = Σ_k π_k N(α_t μ_k, C_k) with C_k = α_t² Σ_k + σ_t² I, so the
+log-density, the score and the posterior means are closed form:
+
+* component posterior responsibilities w_k(x) = π_k N(x; α μ_k, C_k) / p_t(x)
+  (computed by log-sum-exp, so they stay exact far from every mode);
+* ε̂_k = σ C_k⁻¹ (x − α μ_k), x̂₀_k = μ_k + α Σ_k C_k⁻¹ (x − α μ_k), and
+  x = α x̂₀_k + σ ε̂_k for every component (Tweedie, P1);
+* score = −Σ_k w_k C_k⁻¹ (x − α μ_k) = −ε̂/σ, x̂₀ = Σ_k w_k x̂₀_k, ε̂ = Σ_k w_k ε̂_k.
+
+Each Σ_k is diagonalised once (Σ_k = U_k diag(s_k) U_kᵀ), after which
+C_k⁻¹ = U_k diag(1/(α² s_k + σ²)) U_kᵀ for every time at O(d²) per point; a
+diagonal Σ_k needs no rotation at all. ε̂ is formed directly, never as
+(x − α x̂₀)/σ, so it is accurate when σ is small.
+
+Every method takes numpy arrays or torch tensors; the result has the type,
+dtype and device of ``x``. ``t`` is a scalar or one time per sample
+(shape ``x.shape[:-1]``). ``schedule`` is a :class:`~s2n_theory.schedule.Schedule`,
+its :class:`~s2n_theory.schedule.NumericSchedule`, or a spec string.
+The ``*_at`` methods take α and σ directly instead of a time and schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import S2NError
+
+
+class OracleError(S2NError):
+    """Invalid mixture parameters or inputs of the exact oracle."""
+
+
+def eigen_terms(z: Any, alpha: Any, sigma: Any, s: Any) -> tuple[Any, Any, Any, Any]:
+    """Per-component closed forms in the eigenbasis of Σ_k (eigenvalue s, coordinate z of x − α μ_k).
+
+    Returns (C⁻¹ r, score_k, ε̂_k, x̂₀_k − μ_k) coordinates: z/(α² s + σ²), −z/(α² s + σ²),
+    σ z/(α² s + σ²), α s z/(α² s + σ²). Pure algebra: SymPy, numpy and torch alike.
+    """
+    zc = z / (alpha**2 * s + sigma**2)
+    return zc, -zc, sigma * zc, alpha * s * zc
+
+
+def _is_torch(value: Any) -> bool:
+    return type(value).__module__.startswith("torch")
+
+
+class _NumpyOps:
+    name = "numpy"
+
+    def __init__(self, ref: np.ndarray):
+        self.dtype = ref.dtype
+
+    def asarray(self, value: Any) -> np.ndarray:
+        return np.asarray(value, dtype=self.dtype)
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+
+    @staticmethod
+    def einsum(spec: str, *ops: Any) -> np.ndarray:
+        return np.einsum(spec, *ops)
+
+    @staticmethod
+    def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+        m = np.max(a, axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+    @staticmethod
+    def softmax(a: np.ndarray, axis: int) -> np.ndarray:
+        m = np.max(a, axis=axis, keepdims=True)
+        e = np.exp(a - m)
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    @staticmethod
+    def sum(a: np.ndarray, axis: int) -> np.ndarray:
+        return np.sum(a, axis=axis)
+
+
+class _TorchOps:
+    name = "torch"
+
+    def __init__(self, ref: Any):
+        import torch
+
+        self.torch = torch
+        self.dtype = ref.dtype
+        self.device = ref.device
+
+    def asarray(self, value: Any) -> Any:
+        return self.torch.as_tensor(value, dtype=self.dtype, device=self.device)
+
+    def exp(self, a: Any) -> Any:
+        return self.torch.exp(a)
+
+    def log(self, a: Any) -> Any:
+        return self.torch.log(a)
+
+    def einsum(self, spec: str, *ops: Any) -> Any:
+        return self.torch.einsum(spec, *ops)
+
+    def logsumexp(self, a: Any, axis: int) -> Any:
+        return self.torch.logsumexp(a, dim=axis)
+
+    def softmax(self, a: Any, axis: int) -> Any:
+        return self.torch.softmax(a, dim=axis)
+
+    def sum(self, a: Any, axis: int) -> Any:
+        return self.torch.sum(a, dim=axis)
+
+
+def _ops_for(x: Any) -> _NumpyOps | _TorchOps:
+    if _is_torch(x):
+        if not x.is_floating_point():
+            raise OracleError("x must be a floating-point tensor")
+        return _TorchOps(x)
+    return _NumpyOps(x)
+
+
+def _prepare(x: Any) -> Any:
+    """Tensors pass through; anything else becomes a floating numpy array (float64 unless it was float)."""
+    if _is_torch(x):
+        return x
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def _numeric_schedule(schedule: Any, backend: str) -> Any:
+    from .library import get_schedule
+    from .schedule import NumericSchedule, Schedule
+
+    if isinstance(schedule, NumericSchedule):
+        schedule = schedule.schedule
+    if isinstance(schedule, str):
+        schedule = get_schedule(schedule)
+    if not isinstance(schedule, Schedule):
+        raise OracleError(f"schedule must be a Schedule, NumericSchedule or spec string, got {type(schedule).__name__}")
+    return schedule.lambdify(backend)
+
+
+class GaussianMixture:
+    """Data distribution Σ_k π_k N(μ_k, Σ_k) in d dimensions and its exact forward marginals (P3).
+
+    Parameters
+    ----------
+    weights : (K,) non-negative, normalised here (must not all be zero).
+    means : (K, d).
+    covs : (K, d, d) full covariances (symmetric positive semi-definite),
+        or (K, d) diagonal variances, or (K,) one isotropic variance per component.
+    """
+
+    def __init__(self, weights: Any, means: Any, covs: Any):
+        w = np.asarray(_to_numpy(weights), dtype=np.float64)
+        mu = np.asarray(_to_numpy(means), dtype=np.float64)
+        cov = np.asarray(_to_numpy(covs), dtype=np.float64)
+        if w.ndim != 1 or w.size == 0:
+            raise OracleError(f"weights must be a non-empty vector, got shape {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise OracleError("weights must be finite, non-negative and not all zero")
+        k = w.size
+        if mu.ndim != 2 or mu.shape[0] != k:
+            raise OracleError(f"means must have shape (K, d) = ({k}, d), got {mu.shape}")
+        d = mu.shape[1]
+        if cov.shape == (k,):
+            cov = np.repeat(cov[:, None], d, axis=1)
+        if cov.shape == (k, d):
+            self.diagonal = True
+            if np.any(cov < 0):
+                raise OracleError("diagonal variances must be >= 0")
+            eigvals, eigvecs = cov.copy(), None
+        elif cov.shape == (k, d, d):
+            self.diagonal = False
+            if not np.allclose(cov, np.swapaxes(cov, 1, 2), rtol=1e-12, atol=1e-14):
+                raise OracleError("covariances must be symmetric")
+            eigvals, eigvecs = np.linalg.eigh(cov)
+            if np.any(eigvals < -1e-10 * np.maximum(1.0, np.abs(eigvals).max())):
+                raise OracleError("covariances must be positive semi-definite")
+            eigvals = np.clip(eigvals, 0.0, None)
+        else:
+            raise OracleError(f"covs must have shape (K, d, d), (K, d) or (K,), got {cov.shape}")
+        if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(cov))):
+            raise OracleError("means and covariances must be finite")
+        self.weights = w / w.sum()
+        self.means = mu
+        self.covs = cov
+        self.n_components, self.dim = k, d
+        self._eigvals, self._eigvecs = eigvals, eigvecs
+        self._log_weights = np.log(np.where(self.weights > 0, self.weights, 1.0)) + np.where(
+            self.weights > 0, 0.0, -np.inf)
+        self._cache: dict[Any, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def __repr__(self) -> str:
+        kind = "diagonal" if self.diagonal else "full"
+        return f"GaussianMixture(K={self.n_components}, d={self.dim}, {kind} covariances)"
+
+    def full_covs(self) -> np.ndarray:
+        """The covariances as (K, d, d) matrices."""
+        if self.diagonal:
+            return np.stack([np.diag(c) for c in self.covs])
+        return self.covs.copy()
+
+    def mean(self) -> np.ndarray:
+        """E[x₀], shape (d,)."""
+        return self.weights @ self.means
+
+    def covariance(self) -> np.ndarray:
+        """Cov[x₀], shape (d, d): Σ_k π_k (Σ_k + μ_k μ_kᵀ) − m mᵀ."""
+        m = self.mean()
+        outer = np.einsum("ki,kj->kij", self.means, self.means)
+        second = np.einsum("k,kij->ij", self.weights, self.full_covs() + outer)
+        return second - np.outer(m, m)
+
+    def marginal(self, t: float, schedule: Any) -> GaussianMixture:
+        """The mixture p_t = Σ_k π_k N(α_t μ_k, α_t² Σ_k + σ_t² I) at one time t."""
+        num = _numeric_schedule(schedule, "numpy")
+        tt = np.asarray(t, dtype=np.float64)  # a bare Python float would be evaluated in float32
+        a, s = float(num.alpha(tt)), float(num.sigma(tt))
+        return self.marginal_at(a, s)
+
+    def marginal_at(self, alpha: float, sigma: float) -> GaussianMixture:
+        """The mixture law of α x₀ + σ ε."""
+        if self.diagonal:
+            covs = alpha**2 * self.covs + sigma**2
+        else:
+            covs = alpha**2 * self.covs + sigma**2 * np.eye(self.dim)
+        return GaussianMixture(self.weights, alpha * self.means, covs)
+
+    def _params(self, ops: _NumpyOps | _TorchOps) -> dict[str, Any]:
+        key = ("numpy", ops.dtype) if ops.name == "numpy" else ("torch", ops.dtype, ops.device)
+        if key not in self._cache:
+            self._cache[key] = {
+                "log_w": ops.asarray(self._log_weights),
+                "mu": ops.asarray(self.means),
+                "s": ops.asarray(self._eigvals),
+                "U": None if self._eigvecs is None else ops.asarray(self._eigvecs),
+            }
+        return self._cache[key]
+
+    def _coefficients(self, x: Any, t: Any, schedule: Any) -> tuple[Any, Any, Any]:
+        ops = _ops_for(x)
+        num = _numeric_schedule(schedule, ops.name)
+        tt = ops.asarray(t)
+        return ops, num.alpha(tt), num.sigma(tt)
+
+    def _components(self, x: Any, alpha: Any, sigma: Any) -> dict[str, Any]:
+        """Per-component quantities at (x, α, σ); x (..., d), α and σ broadcast to x.shape[:-1]."""
+        ops = _ops_for(x)
+        if x.ndim == 0 or x.shape[-1] != self.dim:
+            raise OracleError(f"x must have last dimension d = {self.dim}, got shape {tuple(x.shape)}")
+        p = self._params(ops)
+        a = ops.asarray(alpha)[..., None, None]  # (..., 1, 1) against (..., K, d)
+        s = ops.asarray(sigma)[..., None, None]
+        r = x[..., None, :] - a * p["mu"]  # (..., K, d)
+        z = r if p["U"] is None else ops.einsum("kji,...kj->...ki", p["U"], r)
+        denom = a**2 * p["s"] + s**2  # eigenvalues of C_k
+        zc, _, eps, shift = eigen_terms(z, a, s, p["s"])
+        quad = ops.sum(z * zc, -1)
+        logdet = ops.sum(ops.log(denom), -1)
+        log_comp = p["log_w"] - 0.5 * (self.dim * math.log(2 * math.pi) + logdet + quad)  # (..., K)
+        return {"ops": ops, "p": p, "zc": zc, "eps": eps, "shift": shift, "log_comp": log_comp}
+
+    @staticmethod
+    def _rotate(c: dict[str, Any], v: Any) -> Any:
+        U = c["p"]["U"]
+        return v if U is None else c["ops"].einsum("kij,...kj->...ki", U, v)
+
+    # ------------------------------------------------------------------ closed forms at (α, σ)
+    def log_prob_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
+        """log of the density of α x₀ + σ ε at x, shape x.shape[:-1]."""
+        x = _prepare(x)
+        c = self._components(x, alpha, sigma)
+        return c["ops"].logsumexp(c["log_comp"], -1)
+
+    def responsibilities_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
+        """P(component k | α x₀ + σ ε = x), shape x.shape[:-1] + (K,)."""
+        x = _prepare(x)
+        c = self._components(x, alpha, sigma)
+        return c["ops"].softmax(c["log_comp"], -1)
+
+    def score_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
+        """∇ₓ log p(x) for x = α x₀ + σ ε."""
+        x = _prepare(x)
+        c = self._components(x, alpha, sigma)
+        w = c["ops"].softmax(c["log_comp"], -1)
+        return -c["ops"].sum(w[..., None] * self._rotate(c, c["zc"]), -2)
+
+    def eps_hat_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
+        """E[ε | α x₀ + σ ε = x] = Σ_k w_k σ C_k⁻¹ (x − α μ_k)."""
+        x = _prepare(x)
+        c = self._components(x, alpha, sigma)
+        w = c["ops"].softmax(c["log_comp"], -1)
+        return c["ops"].sum(w[..., None] * self._rotate(c, c["eps"]), -2)
+
+    def x0_hat_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
+        """E[x₀ | α x₀ + σ ε = x] = Σ_k w_k (μ_k + α Σ_k C_k⁻¹ (x − α μ_k))."""
+        x = _prepare(x)
+        c = self._components(x, alpha, sigma)
+        w = c["ops"].softmax(c["log_comp"], -1)
+        return c["ops"].sum(w[..., None] * (c["p"]["mu"] + self._rotate(c, c["shift"])), -2)
+
+    # ------------------------------------------------------------------ closed forms at (t, schedule)
+    def log_prob(self, x: Any, t: Any, schedule: Any) -> Any:
+        """log p_t(x) of the forward marginal at time t (scalar or one per sample)."""
+        x = _prepare(x)
+        _, a, s = self._coefficients(x, t, schedule)
+        return self.log_prob_at(x, a, s)
+
+    def score(self, x: Any, t: Any, schedule: Any) -> Any:
+        """∇ₓ log p_t(x)."""
+        x = _prepare(x)
+        _, a, s = self._coefficients(x, t, schedule)
+        return self.score_at(x, a, s)
+
+    def x0_hat(self, x: Any, t: Any, schedule: Any) -> Any:
+        """E[x₀ | x_t = x]."""
+        x = _prepare(x)
+        _, a, s = self._coefficients(x, t, schedule)
+        return self.x0_hat_at(x, a, s)
+
+    def eps_hat(self, x: Any, t: Any, schedule: Any) -> Any:
+        """E[ε | x_t = x]."""
+        x = _prepare(x)
+        _, a, s = self._coefficients(x, t, schedule)
+        return self.eps_hat_at(x, a, s)
+
+    def denoiser(self, schedule: Any) -> Any:
+        """The exact denoiser ``(x, t) -> x̂₀`` for ``schedule`` (the toolkit's denoiser convention)."""
+        return lambda x, t: self.x0_hat(x, t, schedule)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n: int, generator: Any = None, *, device: Any = None, dtype: Any = None) -> Any:
+        """n draws of x₀, shape (n, d).
+
+        ``generator``: a ``torch.Generator`` gives a torch tensor (on the generator's device unless
+        ``device`` says otherwise, dtype float64 unless ``dtype`` says otherwise); a
+        ``numpy.random.Generator``, an int seed, or None gives a numpy array.
+        """
+        n = int(n)
+        if n < 0:
+            raise OracleError("n must be >= 0")
+        if _is_torch(generator) or device is not None or (dtype is not None and _is_torch(dtype)):
+            return self._sample_torch(n, generator, device, dtype)
+        rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
+        comp = rng.choice(self.n_components, size=n, p=self.weights)
+        z = rng.standard_normal((n, self.dim))
+        scaled = np.sqrt(self._eigvals[comp]) * z
+        if self._eigvecs is not None:
+            scaled = np.einsum("nij,nj->ni", self._eigvecs[comp], scaled)
+        return (self.means[comp] + scaled).astype(dtype or np.float64)
+
+    def _sample_torch(self, n: int, generator: Any, device: Any, dtype: Any) -> Any:
+        import torch
+
+        if device is None:
+            device = generator.device if generator is not None else "cpu"
+        dtype = dtype or torch.float64
+        ref = torch.empty(0, dtype=dtype, device=device)
+        p = self._params(_TorchOps(ref))
+        weights = torch.as_tensor(self.weights, dtype=torch.float64, device=device)
+        comp = torch.multinomial(weights, n, replacement=True, generator=generator) if n else \
+            torch.zeros(0, dtype=torch.long, device=device)
+        z = torch.randn(n, self.dim, generator=generator, dtype=dtype, device=device)
+        scaled = torch.sqrt(p["s"][comp]) * z
+        if p["U"] is not None:
+            scaled = torch.einsum("nij,nj->ni", p["U"][comp], scaled)
+        return p["mu"][comp] + scaled
+
+
+def _to_numpy(value: Any) -> Any:
+    if _is_torch(value):
+        return value.detach().cpu().double().numpy()
+    return value
