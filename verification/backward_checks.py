@@ -18,7 +18,7 @@ from s2n_theory.backward import DELTA, GAMMA, RHO, RHO_T
 from s2n_theory.forward import MU, X0, V, X
 from s2n_theory.oracle import GaussianMixture
 
-from .prove import prove_identities
+from .normal_form import prove as prove_identities
 from .registry import Outcome, claim_check
 
 RHO_VALUE = sp.Symbol("rho_t", nonnegative=True)
@@ -36,14 +36,19 @@ def pointwise_rho(expr: sp.Expr) -> sp.Expr:
     return expr.subs(RHO_T, RHO_VALUE)
 
 
-def reverse_fokker_planck_identity(label: str, density: sp.Expr, schedule: Schedule) -> tuple[str, sp.Expr, sp.Expr]:
+def gaussian_log_density(x: sp.Expr, mean: sp.Expr, variance: sp.Expr) -> sp.Expr:
+    """log N(x; mean, variance), written without the square root of the variance."""
+    return -((x - mean) ** 2) / (2 * variance) - sp.log(2 * sp.pi * variance) / 2
+
+
+def reverse_fokker_planck_identity(label: str, log_density: sp.Expr, schedule: Schedule) -> tuple[str, sp.Expr, sp.Expr]:
     """B1: ∂_t p = −∂_x(b p) − ½ ρ² g² ∂²_x p for the ρ-family drift b (score = ∂_x log p), divided by p.
 
     A diffusion run backward in time with drift b and noise ρ g has forward-time density
     equation ∂_t p = −∂_x(b p) − ½ ρ² g² ∂²_x p. With ℓ = log p: ∂_x(b p)/p = b_x + b ℓ_x and
     ∂²_x p/p = ℓ_xx + ℓ_x², leaving an identity polynomial in x.
     """
-    ell = sp.expand_log(sp.log(density), force=True)
+    ell = sp.expand_log(log_density, force=True)
     ell_x = sp.diff(ell, X)
     b = backward.drift_from_score(schedule, X, ell_x, RHO_T)
     noise2 = backward.diffusion_squared(schedule, RHO_T)
@@ -54,9 +59,9 @@ def reverse_fokker_planck_identity(label: str, density: sp.Expr, schedule: Sched
 @claim_check("B1", "symbolic", "reverse-time Fokker–Planck of the ρ(t)-family for Gaussian data x₀ ~ N(μ, v)")
 def check_b1(schedule: Schedule, level: str) -> Outcome:
     mean, variance = forward.gaussian_marginal(schedule)
-    density = forward.gaussian_density(X, mean, variance)
+    ell = gaussian_log_density(X, mean, variance)
     return prove_identities([reverse_fokker_planck_identity("reverse FP of N(alpha mu, alpha^2 v + sigma^2)",
-                                                            density, schedule)], schedule, RANGES, level)
+                                                            ell, schedule)], schedule, RANGES, level)
 
 
 MIXTURE_1D = GaussianMixture([0.3, 0.5, 0.2], [[-1.5], [0.2], [2.0]], [0.1, 0.4, 0.05])
