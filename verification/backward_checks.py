@@ -41,7 +41,8 @@ def gaussian_log_density(x: sp.Expr, mean: sp.Expr, variance: sp.Expr) -> sp.Exp
     return -((x - mean) ** 2) / (2 * variance) - sp.log(2 * sp.pi * variance) / 2
 
 
-def reverse_fokker_planck_identity(label: str, log_density: sp.Expr, schedule: Schedule) -> tuple[str, sp.Expr, sp.Expr]:
+def reverse_fokker_planck_identity(label: str, log_density: sp.Expr,
+                                   schedule: Schedule) -> tuple[str, sp.Expr, sp.Expr]:
     """B1: ∂_t p = −∂_x(b p) − ½ ρ² g² ∂²_x p for the ρ-family drift b (score = ∂_x log p), divided by p.
 
     A diffusion run backward in time with drift b and noise ρ g has forward-time density
@@ -137,16 +138,22 @@ def check_b3(schedule: Schedule, level: str) -> Outcome:
     placeholder = sp.Dummy("y")
     drift_s = _at_s(schedule, backward.drift_from_x0(schedule, placeholder, X0, RHO))
     slope_s = sp.diff(drift_s, placeholder)  # ∂b/∂x at time s
+    source_s = drift_s.subs(placeholder, 0).subs(X0, 1)  # b(s, x) = slope x + source x̂₀
     noise2_s = _at_s(schedule, backward.noise_scale_data_form(schedule, RHO) ** 2)
     dlam_s = _at_s(schedule, schedule.dlog_snr)
     # Backward in time, d/ds of the mean is the drift and d/ds of the variance is 2 b_x V − ρ² g²;
-    # dividing by λ′(s) writes both in λ-time (d/dλ_s = (1/λ′(s)) d/ds).
+    # dividing by λ′(s) writes both in λ-time (d/dλ_s = (1/λ′(s)) d/ds). The mean ODE is checked
+    # coefficient by coefficient, that of x_t (c_x > 0) as d log c_x/dλ_s.
     ddim0, ddim_x0, ddim_noise = (e.subs(RHO, 0) for e in (c_x, c_x0, c_noise))
     post_xt, post_x0, post_var = forward.posterior(schedule)
     eps_hat = inference.eps_from_x0(X, X0, schedule.alpha, schedule.sigma)
     alpha_s, sigma_s = _at_s(schedule, schedule.alpha), _at_s(schedule, schedule.sigma)
     return prove_identities([
-        ("mean ODE in lambda-time", sp.diff(mean, S) / dlam_s, drift_s.subs(placeholder, mean) / dlam_s),
+        ("drift is affine: b = slope x + source x0_hat", drift_s, slope_s * placeholder + source_s * X0),
+        ("mean ODE in lambda-time, x_t coefficient (log form)",
+         sp.diff(sp.expand_log(sp.log(c_x), force=True), S) / dlam_s, slope_s / dlam_s),
+        ("mean ODE in lambda-time, x0 coefficient", sp.diff(c_x0, S) / dlam_s,
+         (slope_s * c_x0 + source_s) / dlam_s),
         ("variance ODE in lambda-time", sp.diff(var, S) / dlam_s, (2 * slope_s * var - noise2_s) / dlam_s),
         ("initial mean at s = t", mean.subs(S, T), X),
         ("initial variance at s = t", var.subs(S, T), 0),

@@ -9,7 +9,8 @@ roots of such functions. SymPy's
 :mod:`verification.prove`):
 
 1. ``doit``, split logarithms, merge powers (``exp(c log u) → u^c``), split
-   ``exp(a(t) + b(s))`` into one factor per time (trigonometric functions stay atoms);
+   ``exp(a(t) + b(s))`` into one factor per time, split powers of products
+   (``(a b)^c → a^c b^c``, again for positive a, b); trigonometric functions stay atoms;
 2. every ``exp(c·m)`` with rational c and the same primitive part m becomes
    ``Y_m^k`` with an integer k (Y_m = exp(m/q), q the lcm of the denominators);
 3. ``cancel`` over a common denominator, which decides whether a rational function
@@ -70,6 +71,7 @@ def rational_normal_form(expr: sp.Expr) -> sp.Expr:
     """The residual after the exact rewrites above (0 proves the identity)."""
     e = sp.sympify(expr).doit()
     e = sp.powsimp(sp.expand_log(e, force=True), force=True)
+    e = sp.expand_power_base(e, force=True)
     e = _split_exponentials(e)
     e = e.xreplace(_generators(e))
     return sp.cancel(sp.together(e))
