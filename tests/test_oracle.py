@@ -93,7 +93,8 @@ def test_log_prob_matches_scipy(gm: GaussianMixture, seed: int) -> None:
     for xi, ti, gi in zip(x, t, got, strict=True):
         a, s = float(num.alpha(ti)), float(num.sigma(ti))
         comps = zip(gm.weights, gm.means, covs, strict=True)
-        ref = special.logsumexp([np.log(w) + stats.multivariate_normal(a * m, a**2 * c + s**2 * np.eye(gm.dim)).logpdf(xi)
+        eye = np.eye(gm.dim)
+        ref = special.logsumexp([np.log(w) + stats.multivariate_normal(a * m, a**2 * c + s**2 * eye).logpdf(xi)
                                  for w, m, c in comps])
         assert abs(gi - ref) < 1e-9 * (1 + abs(ref))
 

@@ -81,17 +81,17 @@ def _steps(expr: sp.Expr) -> Iterator[bool]:
     yield rational_normal_form(expr) == 0
 
 
-def is_zero(expr: sp.Expr, seconds: float = NORMAL_FORM_SECONDS) -> bool:
+def is_zero(expr: sp.Expr, seconds: float | None = None) -> bool:
     """True if the rational normal form of ``expr`` is 0 within ``seconds`` (forked, so it can be abandoned)."""
     if sp.sympify(expr) == 0:
         return True
     try:
-        return bool(latest_within(_steps, (expr,), seconds))
+        return bool(latest_within(_steps, (expr,), NORMAL_FORM_SECONDS if seconds is None else seconds))
     except (BudgetExceeded, RuntimeError):
         return False
 
 
-def prepare(identities: Sequence[Identity], seconds: float = NORMAL_FORM_SECONDS) -> list[Identity]:
+def prepare(identities: Sequence[Identity], seconds: float | None = None) -> list[Identity]:
     """Identities whose residual has a zero rational normal form become ``(label, 0, 0)``; the rest are kept
     as they are for :func:`verification.prove.prove_identities` (SymPy's rewrites, then the numeric fallback)."""
     out: list[Identity] = []
