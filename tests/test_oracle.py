@@ -43,7 +43,7 @@ def draw_inputs(gm: GaussianMixture, schedule, n: int, seed: int) -> tuple[np.nd
     return x, t
 
 
-COMMON = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+COMMON = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @COMMON
