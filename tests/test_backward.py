@@ -8,7 +8,7 @@ import sympy as sp
 import torch
 
 from s2n_theory import Schedule, backward, forward, get_schedule
-from verification import backward_checks, inference_checks, prove
+from verification import backward_checks, inference_checks, normal_form, prove
 
 GENERAL = Schedule.general()
 VE = get_schedule("ve")
@@ -18,7 +18,8 @@ VP = get_schedule("vp-linear")
 @pytest.fixture
 def short_budget(monkeypatch):
     """A wrong identity makes SymPy try every rewrite; cap that before the numeric fallback refutes it."""
-    monkeypatch.setitem(prove.SYMBOLIC_BUDGET_SECONDS, "quick", 3.0)
+    monkeypatch.setitem(prove.SYMBOLIC_BUDGET_SECONDS, "quick", 1.0)
+    monkeypatch.setattr(normal_form, "NORMAL_FORM_SECONDS", 1.0)
 
 
 @pytest.mark.parametrize("check", [backward_checks.check_b1, backward_checks.check_b2, backward_checks.check_b3,

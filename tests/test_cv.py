@@ -7,14 +7,15 @@ import pytest
 import sympy as sp
 
 from s2n_theory import S, Schedule, T, cv, get_schedule, inference, oracle
-from verification import cv_checks, inference_checks, prove, registry
+from verification import cv_checks, inference_checks, normal_form, prove, registry
 
 GENERAL = Schedule.general()
 
 
 @pytest.fixture
 def short_budget(monkeypatch):
-    monkeypatch.setitem(prove.SYMBOLIC_BUDGET_SECONDS, "quick", 3.0)
+    monkeypatch.setitem(prove.SYMBOLIC_BUDGET_SECONDS, "quick", 1.0)
+    monkeypatch.setattr(normal_form, "NORMAL_FORM_SECONDS", 1.0)
 
 
 @pytest.mark.parametrize("check", [cv_checks.check_c1, cv_checks.check_c2, cv_checks.check_c3, cv_checks.check_c4,
@@ -42,7 +43,7 @@ def test_c1_detects_wrong_kernel(monkeypatch, short_budget) -> None:
     assert not cv_checks.check_c1(GENERAL, "quick").passed
 
 
-def test_c2_and_c3_detect_wrong_a(monkeypatch, short_budget) -> None:
+def test_c2_detects_wrong_a(monkeypatch, short_budget) -> None:
     right = cv.cv_sde
 
     def wrong(schedule, rho=cv.RHO_T):  # ρ² λ′ instead of ½ ρ² λ′
@@ -52,6 +53,14 @@ def test_c2_and_c3_detect_wrong_a(monkeypatch, short_budget) -> None:
 
     monkeypatch.setattr(cv, "cv_sde", wrong)
     assert not cv_checks.check_c2(GENERAL, "quick").passed
+
+
+def test_c3_detects_wrong_reversal(monkeypatch, short_budget) -> None:
+    def wrong(schedule, x, x0_hat, score, rho=cv.RHO_T):  # + ρ² g² ∇log p instead of −
+        a, b, noise2 = cv.cv_sde(schedule, rho)
+        return a * x + b * x0_hat + noise2 * score
+
+    monkeypatch.setattr(cv, "cv_reverse_drift", wrong)
     assert not cv_checks.check_c3(GENERAL, "quick").passed
 
 

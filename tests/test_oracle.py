@@ -43,7 +43,7 @@ def draw_inputs(gm: GaussianMixture, schedule, n: int, seed: int) -> tuple[np.nd
     return x, t
 
 
-COMMON = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+COMMON = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @COMMON
@@ -92,8 +92,10 @@ def test_log_prob_matches_scipy(gm: GaussianMixture, seed: int) -> None:
     covs = gm.full_covs()
     for xi, ti, gi in zip(x, t, got, strict=True):
         a, s = float(num.alpha(ti)), float(num.sigma(ti))
-        ref = special.logsumexp([np.log(w) + stats.multivariate_normal(a * m, a**2 * c + s**2 * np.eye(gm.dim)).logpdf(xi)
-                                 for w, m, c in zip(gm.weights, gm.means, covs, strict=True)])
+        comps = zip(gm.weights, gm.means, covs, strict=True)
+        eye = np.eye(gm.dim)
+        ref = special.logsumexp([np.log(w) + stats.multivariate_normal(a * m, a**2 * c + s**2 * eye).logpdf(xi)
+                                 for w, m, c in comps])
         assert abs(gi - ref) < 1e-9 * (1 + abs(ref))
 
 
@@ -201,3 +203,33 @@ def test_adapters_recover_the_oracle_denoiser() -> None:
     out = inference.denoiser_from_eps(eps_model, schedule)(torch.tensor(x), torch.tensor(t))
     assert isinstance(out, torch.Tensor)
     np.testing.assert_allclose(out.numpy(), exact, rtol=1e-9, atol=1e-9)
+
+
+# ------------------------------------------------------------------ CUDA (skipped without a GPU)
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_follows_device_and_matches_cpu() -> None:
+    from s2n_theory import backward
+
+    gm = GaussianMixture([0.3, 0.7], [[-1.0, 0.5], [1.2, -0.4]], [[[0.2, 0.05], [0.05, 0.1]], [[0.3, 0.0], [0.0, 0.1]]])
+    schedule = SCHEDULES["vp-linear"]
+    x, t = draw_inputs(gm, schedule, 64, 9)
+    xc, tc = torch.tensor(x, device="cuda"), torch.tensor(t, device="cuda")
+    for method in ("log_prob", "score", "x0_hat", "eps_hat"):
+        out = getattr(gm, method)(xc, tc, schedule)
+        assert out.device.type == "cuda" and out.dtype == torch.float64
+        np.testing.assert_allclose(out.cpu().numpy(), getattr(gm, method)(x, t, schedule), rtol=1e-12, atol=1e-12)
+    out32 = gm.x0_hat(xc.float(), tc.float(), schedule)
+    assert out32.dtype == torch.float32 and out32.device.type == "cuda"
+    draws = gm.sample(1000, torch.Generator(device="cuda").manual_seed(0))
+    assert draws.device.type == "cuda" and draws.shape == (1000, 2)
+    x0 = gm.x0_hat(x, t, schedule)
+    noise = np.random.default_rng(0).standard_normal(x.shape)
+    s = t * 0.5
+    step_gpu = backward.exact_step(xc, torch.tensor(x0, device="cuda"), tc, torch.tensor(s, device="cuda"), schedule,
+                                   rho=0.7, gamma=0.1, delta=0.2, noise=torch.tensor(noise, device="cuda"))
+    step_cpu = backward.exact_step(x, x0, t, s, schedule, rho=0.7, gamma=0.1, delta=0.2, noise=noise)
+    assert step_gpu.device.type == "cuda"
+    np.testing.assert_allclose(step_gpu.cpu().numpy(), step_cpu, rtol=1e-12, atol=1e-12)
+    denoised = inference.denoiser_from_eps(lambda x, t: gm.eps_hat(x, t, schedule), schedule)(xc, tc)
+    np.testing.assert_allclose(denoised.cpu().numpy(), x0, rtol=1e-10, atol=1e-10)

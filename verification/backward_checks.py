@@ -18,7 +18,7 @@ from s2n_theory.backward import DELTA, GAMMA, RHO, RHO_T
 from s2n_theory.forward import MU, X0, V, X
 from s2n_theory.oracle import GaussianMixture
 
-from .prove import prove_identities
+from .normal_form import prove as prove_identities
 from .registry import Outcome, claim_check
 
 RHO_VALUE = sp.Symbol("rho_t", nonnegative=True)
@@ -36,14 +36,20 @@ def pointwise_rho(expr: sp.Expr) -> sp.Expr:
     return expr.subs(RHO_T, RHO_VALUE)
 
 
-def reverse_fokker_planck_identity(label: str, density: sp.Expr, schedule: Schedule) -> tuple[str, sp.Expr, sp.Expr]:
+def gaussian_log_density(x: sp.Expr, mean: sp.Expr, variance: sp.Expr) -> sp.Expr:
+    """log N(x; mean, variance), written without the square root of the variance."""
+    return -((x - mean) ** 2) / (2 * variance) - sp.log(2 * sp.pi * variance) / 2
+
+
+def reverse_fokker_planck_identity(label: str, log_density: sp.Expr,
+                                   schedule: Schedule) -> tuple[str, sp.Expr, sp.Expr]:
     """B1: ∂_t p = −∂_x(b p) − ½ ρ² g² ∂²_x p for the ρ-family drift b (score = ∂_x log p), divided by p.
 
     A diffusion run backward in time with drift b and noise ρ g has forward-time density
     equation ∂_t p = −∂_x(b p) − ½ ρ² g² ∂²_x p. With ℓ = log p: ∂_x(b p)/p = b_x + b ℓ_x and
     ∂²_x p/p = ℓ_xx + ℓ_x², leaving an identity polynomial in x.
     """
-    ell = sp.expand_log(sp.log(density), force=True)
+    ell = sp.expand_log(log_density, force=True)
     ell_x = sp.diff(ell, X)
     b = backward.drift_from_score(schedule, X, ell_x, RHO_T)
     noise2 = backward.diffusion_squared(schedule, RHO_T)
@@ -54,9 +60,9 @@ def reverse_fokker_planck_identity(label: str, density: sp.Expr, schedule: Sched
 @claim_check("B1", "symbolic", "reverse-time Fokker–Planck of the ρ(t)-family for Gaussian data x₀ ~ N(μ, v)")
 def check_b1(schedule: Schedule, level: str) -> Outcome:
     mean, variance = forward.gaussian_marginal(schedule)
-    density = forward.gaussian_density(X, mean, variance)
+    ell = gaussian_log_density(X, mean, variance)
     return prove_identities([reverse_fokker_planck_identity("reverse FP of N(alpha mu, alpha^2 v + sigma^2)",
-                                                            density, schedule)], schedule, RANGES, level)
+                                                            ell, schedule)], schedule, RANGES, level)
 
 
 MIXTURE_1D = GaussianMixture([0.3, 0.5, 0.2], [[-1.5], [0.2], [2.0]], [0.1, 0.4, 0.05])
@@ -132,16 +138,22 @@ def check_b3(schedule: Schedule, level: str) -> Outcome:
     placeholder = sp.Dummy("y")
     drift_s = _at_s(schedule, backward.drift_from_x0(schedule, placeholder, X0, RHO))
     slope_s = sp.diff(drift_s, placeholder)  # ∂b/∂x at time s
+    source_s = drift_s.subs(placeholder, 0).subs(X0, 1)  # b(s, x) = slope x + source x̂₀
     noise2_s = _at_s(schedule, backward.noise_scale_data_form(schedule, RHO) ** 2)
     dlam_s = _at_s(schedule, schedule.dlog_snr)
     # Backward in time, d/ds of the mean is the drift and d/ds of the variance is 2 b_x V − ρ² g²;
-    # dividing by λ′(s) writes both in λ-time (d/dλ_s = (1/λ′(s)) d/ds).
+    # dividing by λ′(s) writes both in λ-time (d/dλ_s = (1/λ′(s)) d/ds). The mean ODE is checked
+    # coefficient by coefficient, that of x_t (c_x > 0) as d log c_x/dλ_s.
     ddim0, ddim_x0, ddim_noise = (e.subs(RHO, 0) for e in (c_x, c_x0, c_noise))
     post_xt, post_x0, post_var = forward.posterior(schedule)
     eps_hat = inference.eps_from_x0(X, X0, schedule.alpha, schedule.sigma)
     alpha_s, sigma_s = _at_s(schedule, schedule.alpha), _at_s(schedule, schedule.sigma)
     return prove_identities([
-        ("mean ODE in lambda-time", sp.diff(mean, S) / dlam_s, drift_s.subs(placeholder, mean) / dlam_s),
+        ("drift is affine: b = slope x + source x0_hat", drift_s, slope_s * placeholder + source_s * X0),
+        ("mean ODE in lambda-time, x_t coefficient (log form)",
+         sp.diff(sp.expand_log(sp.log(c_x), force=True), S) / dlam_s, slope_s / dlam_s),
+        ("mean ODE in lambda-time, x0 coefficient", sp.diff(c_x0, S) / dlam_s,
+         (slope_s * c_x0 + source_s) / dlam_s),
         ("variance ODE in lambda-time", sp.diff(var, S) / dlam_s, (2 * slope_s * var - noise2_s) / dlam_s),
         ("initial mean at s = t", mean.subs(S, T), X),
         ("initial variance at s = t", var.subs(S, T), 0),

@@ -16,9 +16,9 @@ from s2n_theory import S, Schedule, T, backward, cv, forward, inference
 from s2n_theory.backward import RHO, RHO_T
 from s2n_theory.forward import X0, X
 
-from .backward_checks import RANGES, RHO_VALUE, pointwise_rho
+from .backward_checks import RANGES, RHO_VALUE, gaussian_log_density, pointwise_rho
 from .inference_checks import gaussian_posterior
-from .prove import prove_identities
+from .normal_form import prove as prove_identities
 from .registry import Outcome, claim_check
 
 C2 = cv.C2_SYMBOL
@@ -53,7 +53,7 @@ def check_c1(schedule: Schedule, level: str) -> Outcome:
 def check_c2(schedule: Schedule, level: str) -> Outcome:
     a, b, noise2 = cv.cv_sde(schedule, RHO_T)
     mean, var = schedule.alpha * X0, schedule.sigma**2
-    ell = sp.expand_log(sp.log(forward.gaussian_density(X, mean, var)), force=True)
+    ell = sp.expand_log(gaussian_log_density(X, mean, var), force=True)
     lhs, rhs = _log_fokker_planck(ell, a * X + b * X0, noise2)
     a1, b1, _ = cv.cv_sde(schedule, sp.Integer(1))
     a0, b0, noise0 = cv.cv_sde(schedule, sp.Integer(0))

@@ -1,0 +1,40 @@
+"""The rational normal form used before prove_identities: proves true identities, never false ones."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from s2n_theory import S, T, get_schedule
+from verification.normal_form import rational_normal_form
+
+
+def test_proves_sigma_relation_on_concrete_schedules() -> None:
+    for name in ("vp-linear", "sub-vp", "vdm", "rectified-flow"):
+        sch = get_schedule(name)
+        residual = sch.sigma**2 - sch.alpha**2 * sp.exp(-sch.log_snr)
+        assert rational_normal_form(residual, sch.domain) == 0, name
+
+
+def test_splits_exponentials_of_two_times() -> None:
+    sch = get_schedule("vp-linear")
+    lam_t, lam_s = sch.log_snr, sch.at(sch.log_snr, S)
+    residual = sp.exp((lam_t - lam_s) / 2) - sp.exp(lam_t / 2) * sp.exp(-lam_s / 2)
+    assert rational_normal_form(residual, sch.domain) == 0
+
+
+def test_does_not_prove_false_identities() -> None:
+    sch = get_schedule("sub-vp")
+    wrong = [
+        sch.sigma**2 - sch.alpha**2 * sp.exp(-sch.log_snr) * (1 + sp.Rational(1, 10**6)),
+        sp.exp(T) - sp.exp(T / 2) ** 2 + T * sp.exp(-T) * 10**-9,
+        sch.g2 - sch.sigma**2 * sp.diff(sch.log_snr, T),  # sign error: g² = −σ² λ′
+    ]
+    for residual in wrong:
+        assert rational_normal_form(residual, sch.domain) != 0
+
+
+def test_absolute_values_are_resolved_only_without_zeros() -> None:
+    domain = (0.001, 0.999)
+    assert rational_normal_form(sp.Abs(sp.tan(sp.pi * T / 2)) - sp.tan(sp.pi * T / 2), domain) == 0
+    assert rational_normal_form(sp.Abs(sp.cos(sp.pi * T)) - sp.cos(sp.pi * T), domain) != 0  # changes sign at 1/2
+    assert rational_normal_form(sp.Abs(T - 2) + T - 2, domain) == 0  # negative on the whole domain

@@ -1,0 +1,152 @@
+"""A fast, sound zero test for schedule identities: rational normal form in exponential generators.
+
+Most residuals of the B and C claims on a concrete schedule are rational functions
+of a few real exponentials of t and s (e^{B(t)} for VP rates, e^{λ(t)}) and of square
+roots of such functions. SymPy's
+``simplify`` struggles with them, but the following rewrites are exact identities
+(for the positive quantities α, σ, variances that appear, which is what
+``expand_log(force=True)`` and ``powsimp(force=True)`` assume, as in
+:mod:`verification.prove`):
+
+1. ``doit``, split logarithms, merge powers (``exp(c log u) → u^c``), split
+   ``exp(a(t) + b(s))`` into one factor per time, split powers of products
+   (``(a b)^c → a^c b^c``, again for positive a, b); trigonometric functions stay atoms;
+   ``|u|`` of a function of one time without zeros on the schedule's domain becomes ``±u``;
+2. every ``exp(c·m)`` with rational c and the same primitive part m becomes
+   ``Y_m^k`` with an integer k (Y_m = exp(m/q), q the lcm of the denominators);
+3. ``cancel`` over a common denominator, which decides whether a rational function
+   is identically 0.
+
+If the result is exactly 0 the identity holds; otherwise nothing is concluded and the
+identity goes to :func:`verification.prove.prove_identities` unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import reduce
+
+import sympy as sp
+
+from s2n_theory import S, T
+from s2n_theory.budget import BudgetExceeded, latest_within
+
+Identity = tuple[str, sp.Expr, sp.Expr]
+
+NORMAL_FORM_SECONDS = 6.0
+"""Budget for the normal form of one residual before handing it to prove_identities."""
+
+
+def _generators(expr: sp.Expr) -> dict[sp.Expr, sp.Expr]:
+    groups: dict[sp.Expr, list[tuple[sp.Expr, sp.Rational]]] = {}
+    for atom in expr.atoms(sp.exp):
+        if not atom.args[0].is_real:
+            continue
+        content, primitive = sp.sympify(atom.args[0]).as_content_primitive()
+        if primitive.could_extract_minus_sign():
+            content, primitive = -content, -primitive
+        if not content.is_Rational:
+            continue
+        groups.setdefault(primitive, []).append((atom, sp.Rational(content)))
+    replacements: dict[sp.Expr, sp.Expr] = {}
+    for index, members in enumerate(groups.values()):
+        q = reduce(sp.ilcm, [c.q for _, c in members], 1)
+        y = sp.Symbol(f"_Y{index}", positive=True)
+        for atom, c in members:
+            replacements[atom] = y ** int(c * q)
+    return replacements
+
+
+def _split_exponentials(expr: sp.Expr) -> sp.Expr:
+    """exp(a(t) + b(s)) → exp(a(t)) exp(b(s)): one factor per set of free symbols, arguments expanded."""
+    replacements = {}
+    for atom in expr.atoms(sp.exp):
+        groups: dict[frozenset, sp.Expr] = {}
+        for term in sp.Add.make_args(sp.expand(atom.args[0])):
+            key = frozenset(term.free_symbols)
+            groups[key] = groups.get(key, sp.Integer(0)) + term
+        replacements[atom] = sp.Mul(*[sp.exp(g) for g in groups.values()])
+    return expr.xreplace(replacements)
+
+
+def _resolve_abs(expr: sp.Expr, domain: tuple[float, float] | None) -> sp.Expr:
+    """|u(v)| → ±u(v) for u of one time variable that is continuous and has no zero on the domain.
+
+    Continuity (``continuous_domain``) and the absence of zeros (``solveset``) are decided by
+    SymPy on the closed interval; the sign then follows from u at the midpoint (exact when SymPy
+    can decide it, else from a 30-digit value far from 0). Atoms not settled this way stay.
+    """
+    if domain is None:
+        return expr
+    interval = sp.Interval(sp.Rational(repr(domain[0])), sp.Rational(repr(domain[1])))
+    replacements = {}
+    for atom in expr.atoms(sp.Abs):
+        u = atom.args[0]
+        if len(u.free_symbols) != 1 or not u.free_symbols <= {T, S}:
+            continue  # only functions of the time t or s, which range over the domain
+        (v,) = u.free_symbols
+        try:
+            if sp.calculus.util.continuous_domain(u, v, interval) != interval:
+                continue
+            if sp.solveset(u, v, interval) != sp.S.EmptySet:
+                continue
+        except (NotImplementedError, ValueError, TypeError):
+            continue
+        middle = u.subs(v, (interval.start + interval.end) / 2)
+        positive = middle.is_positive
+        if positive is None:
+            value = sp.N(middle, 30)
+            if not value.is_real or abs(value) < sp.Float("1e-20"):
+                continue
+            positive = bool(value > 0)
+        replacements[atom] = u if positive else -u
+    return expr.xreplace(replacements)
+
+
+def rational_normal_form(expr: sp.Expr, domain: tuple[float, float] | None = None) -> sp.Expr:
+    """The residual after the exact rewrites above (0 proves the identity); ``domain`` = (t_min, t_max)
+    lets absolute values of one-time functions without zeros on it be resolved."""
+    e = sp.sympify(expr).doit()
+    e = sp.powsimp(sp.expand_log(e, force=True), force=True)
+    e = sp.expand_power_base(e, force=True)
+    e = _split_exponentials(e)
+    e = e.xreplace(_generators(e))
+    result = sp.cancel(sp.together(_resolve_abs(e, domain)))
+    if result != 0 and result.has(sp.Abs):  # square roots of squares can surface while cancelling
+        result = sp.cancel(sp.together(_resolve_abs(result, domain)))
+    return result
+
+
+def _steps(expr: sp.Expr, domain: tuple[float, float] | None) -> Iterator[bool]:
+    yield rational_normal_form(expr, domain) == 0
+
+
+def is_zero(expr: sp.Expr, seconds: float | None = None, domain: tuple[float, float] | None = None) -> bool:
+    """True if the rational normal form of ``expr`` is 0 within ``seconds`` (forked, so it can be abandoned)."""
+    if sp.sympify(expr) == 0:
+        return True
+    try:
+        return bool(latest_within(_steps, (expr, domain), NORMAL_FORM_SECONDS if seconds is None else seconds))
+    except (BudgetExceeded, RuntimeError):
+        return False
+
+
+def prepare(identities: Sequence[Identity], seconds: float | None = None,
+            domain: tuple[float, float] | None = None) -> list[Identity]:
+    """Identities whose residual has a zero rational normal form become ``(label, 0, 0)``; the rest are kept
+    as they are for :func:`verification.prove.prove_identities` (SymPy's rewrites, then the numeric fallback)."""
+    out: list[Identity] = []
+    for label, lhs, rhs in identities:
+        if is_zero(sp.sympify(lhs) - sp.sympify(rhs), seconds, domain):
+            out.append((label, sp.Integer(0), sp.Integer(0)))
+        else:
+            out.append((label, lhs, rhs))
+    return out
+
+
+def prove(identities: Sequence[Identity], schedule, ranges=None, level: str = "quick"):
+    """:func:`verification.prove.prove_identities` after :func:`prepare`."""
+    from .prove import prove_identities
+
+    domain = None if schedule.is_general else (schedule.t_min, schedule.t_max)
+    return prove_identities(prepare(identities, domain=domain), schedule, ranges, level)
