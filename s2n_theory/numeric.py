@@ -38,6 +38,14 @@ def _is_array(value: Any) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
+def _float_array(value: Any) -> np.ndarray:
+    """Arrays keep their floating dtype (float32 stays float32); Python numbers and ints become float64."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "fc":
+        array = array.astype(np.float64)
+    return array
+
+
 def lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = "numpy") -> Callable[..., Any]:
     """Compile ``expr`` of ``args`` for ``backend`` ("numpy" or "torch").
 
@@ -53,11 +61,13 @@ def lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = "numpy") -
     if backend == "numpy":
 
         def call_numpy(*values: Any) -> np.ndarray:
-            arrays = [np.asarray(v, dtype=np.result_type(v, np.float32)) for v in values]
+            arrays = [_float_array(v) for v in values]
             with np.errstate(all="ignore"):
                 out = compiled(*arrays)
             shape = np.broadcast_shapes(*(a.shape for a in arrays))
             dtype = np.result_type(*arrays)
+            if np.iscomplexobj(out):  # e.g. log of a negative constant: keep it visible, never drop it
+                dtype = np.result_type(dtype, np.complex64)
             return np.broadcast_to(np.asarray(out, dtype=dtype), shape).copy()
 
         return call_numpy
