@@ -36,6 +36,16 @@ class OracleError(S2NError):
     """Invalid mixture parameters or inputs of the exact oracle."""
 
 
+def eigen_terms(z: Any, alpha: Any, sigma: Any, s: Any) -> tuple[Any, Any, Any, Any]:
+    """Per-component closed forms in the eigenbasis of Σ_k (eigenvalue s, coordinate z of x − α μ_k).
+
+    Returns (C⁻¹ r, score_k, ε̂_k, x̂₀_k − μ_k) coordinates: z/(α² s + σ²), −z/(α² s + σ²),
+    σ z/(α² s + σ²), α s z/(α² s + σ²). Pure algebra: SymPy, numpy and torch alike.
+    """
+    zc = z / (alpha**2 * s + sigma**2)
+    return zc, -zc, sigma * zc, alpha * s * zc
+
+
 def _is_torch(value: Any) -> bool:
     return type(value).__module__.startswith("torch")
 
@@ -203,13 +213,15 @@ class GaussianMixture:
     def covariance(self) -> np.ndarray:
         """Cov[x₀], shape (d, d): Σ_k π_k (Σ_k + μ_k μ_kᵀ) − m mᵀ."""
         m = self.mean()
-        second = np.einsum("k,kij->ij", self.weights, self.full_covs() + np.einsum("ki,kj->kij", self.means, self.means))
+        outer = np.einsum("ki,kj->kij", self.means, self.means)
+        second = np.einsum("k,kij->ij", self.weights, self.full_covs() + outer)
         return second - np.outer(m, m)
 
     def marginal(self, t: float, schedule: Any) -> GaussianMixture:
         """The mixture p_t = Σ_k π_k N(α_t μ_k, α_t² Σ_k + σ_t² I) at one time t."""
         num = _numeric_schedule(schedule, "numpy")
-        a, s = float(num.alpha(float(t))), float(num.sigma(float(t)))
+        tt = np.asarray(t, dtype=np.float64)  # a bare Python float would be evaluated in float32
+        a, s = float(num.alpha(tt)), float(num.sigma(tt))
         return self.marginal_at(a, s)
 
     def marginal_at(self, alpha: float, sigma: float) -> GaussianMixture:
@@ -248,11 +260,11 @@ class GaussianMixture:
         r = x[..., None, :] - a * p["mu"]  # (..., K, d)
         z = r if p["U"] is None else ops.einsum("kji,...kj->...ki", p["U"], r)
         denom = a**2 * p["s"] + s**2  # eigenvalues of C_k
-        zc = z / denom  # C_k⁻¹ r in the eigenbasis
+        zc, _, eps, shift = eigen_terms(z, a, s, p["s"])
         quad = ops.sum(z * zc, -1)
         logdet = ops.sum(ops.log(denom), -1)
         log_comp = p["log_w"] - 0.5 * (self.dim * math.log(2 * math.pi) + logdet + quad)  # (..., K)
-        return {"ops": ops, "p": p, "a": a, "s": s, "zc": zc, "log_comp": log_comp}
+        return {"ops": ops, "p": p, "zc": zc, "eps": eps, "shift": shift, "log_comp": log_comp}
 
     @staticmethod
     def _rotate(c: dict[str, Any], v: Any) -> Any:
@@ -284,15 +296,14 @@ class GaussianMixture:
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
         w = c["ops"].softmax(c["log_comp"], -1)
-        return c["ops"].sum(w[..., None] * self._rotate(c, c["s"] * c["zc"]), -2)
+        return c["ops"].sum(w[..., None] * self._rotate(c, c["eps"]), -2)
 
     def x0_hat_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """E[x₀ | α x₀ + σ ε = x] = Σ_k w_k (μ_k + α Σ_k C_k⁻¹ (x − α μ_k))."""
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
         w = c["ops"].softmax(c["log_comp"], -1)
-        shift = self._rotate(c, c["a"] * c["p"]["s"] * c["zc"])
-        return c["ops"].sum(w[..., None] * (c["p"]["mu"] + shift), -2)
+        return c["ops"].sum(w[..., None] * (c["p"]["mu"] + self._rotate(c, c["shift"])), -2)
 
     # ------------------------------------------------------------------ closed forms at (t, schedule)
     def log_prob(self, x: Any, t: Any, schedule: Any) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from s2n_theory import S, Schedule, T, forward
-from s2n_theory.forward import MU, V, X, X0
+from s2n_theory.forward import MU, X0, V, X
 
 from .prove import R, prove_identities
 from .registry import Outcome, claim_check
