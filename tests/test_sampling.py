@@ -61,7 +61,7 @@ def test_exact_step_rho0_is_ddim():
     grid, t, s = _two_times()
     x = torch.randn(5, 3, dtype=torch.float64)
     out = sample(frozen(0.3), x, SCHED, grid, method="exact", rho=0.0, denoise_final=False)
-    a_t, s_t, a_s, s_s = NUM.alpha(t), NUM.sigma(t), NUM.alpha(s), NUM.sigma(s)
+    a_t, s_t, a_s, s_s = float(NUM.alpha(t)), float(NUM.sigma(t)), float(NUM.alpha(s)), float(NUM.sigma(s))
     ddim = a_s * 0.3 + s_s * (x - a_t * 0.3) / s_t
     torch.testing.assert_close(out.samples, ddim, rtol=1e-12, atol=1e-12)
     assert out.nfe == 1
@@ -73,12 +73,12 @@ def test_exact_step_rho1_is_the_posterior_f4_with_gamma_delta():
     gamma, delta = 0.2, 0.1
     out = sample(frozen(0.3), x, SCHED, grid, method="exact", rho=1.0, gamma=gamma, delta=delta, generator=9,
                  denoise_final=False)
-    a_t, s_t, a_s, s_s = NUM.alpha(t), NUM.sigma(t), NUM.alpha(s), NUM.sigma(s)
+    a_t, s_t, a_s, s_s = float(NUM.alpha(t)), float(NUM.sigma(t)), float(NUM.alpha(s)), float(NUM.sigma(s))
     x0 = (1 + gamma) * 0.3 - gamma * x / a_t
     a_ts = a_t / a_s
     var_ts = s_t**2 - a_ts**2 * s_s**2
     mean = a_ts * s_s**2 / s_t**2 * x + a_s * var_ts / s_t**2 * x0
-    std = s_s * np.sqrt(1 - np.exp(NUM.log_snr(t) - NUM.log_snr(s)))
+    std = s_s * np.sqrt(1 - np.exp(float(NUM.log_snr(t)) - float(NUM.log_snr(s))))
     xi = NoiseSource(9).normal((5, 3), step=0, dtype=torch.float64)
     torch.testing.assert_close(out.samples, mean + (1 + delta) * std * xi, rtol=1e-10, atol=1e-12)
 
@@ -89,7 +89,7 @@ def test_euler_step_matches_the_b2_sde_by_hand():
     rho = 0.7
     out = sample(frozen(-0.4), x, SCHED, grid, method="euler", rho=rho, generator=3, denoise_final=False)
     dt = t - s
-    f, dlam, a_t, s_t = NUM.f(t), NUM.dlog_snr(t), NUM.alpha(t), NUM.sigma(t)
+    f, dlam, a_t, s_t = float(NUM.f(t)), float(NUM.dlog_snr(t)), float(NUM.alpha(t)), float(NUM.sigma(t))
     drift = f * x + 0.5 * (1 + rho**2) * dlam * (a_t * -0.4 - x)
     xi = NoiseSource(3).normal((4, 2), step=0, dtype=torch.float64)
     expected = x - drift * dt + rho * s_t * np.sqrt(-dlam * dt) * xi
@@ -105,7 +105,7 @@ def test_heun_step_is_the_trapezoid_rule_then_euler():
 
     def slope(y, t):  # probability-flow ODE in data-prediction form (B2, rho = 0)
         tt = torch.full((y.shape[0],), t, dtype=y.dtype)
-        return NUM.f(t) * y + 0.5 * NUM.dlog_snr(t) * (NUM.alpha(t) * denoiser(y, tt) - y)
+        return float(NUM.f(t)) * y + 0.5 * float(NUM.dlog_snr(t)) * (float(NUM.alpha(t)) * denoiser(y, tt) - y)
 
     out = sample(denoiser, x, SCHED, grid, method="heun", denoise_final=False)
     h1, h2 = 0.2, 0.1
