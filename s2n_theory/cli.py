@@ -57,6 +57,10 @@ def verify(
     from s2n_theory.library import get_schedule
     from verification import registry
 
+    import torch
+
+    # The checks' tensors are small: one thread avoids pool start-up and contention costs.
+    torch.set_num_threads(1)
     console = Console(highlight=False)
     claims = _split(only)
     schedules = [get_schedule(s) for s in schedule] if schedule else None
@@ -111,7 +115,7 @@ def show(spec: str = typer.Argument(..., help="Schedule name or spec.")) -> None
         typer.echo(f"{'t(lambda)':9} = {inverse if inverse is not None else '(no closed form: bisection on lambda)'}")
 
 
-COMMAND_MODULES = ("cli_export", "cli_info", "cli_sample")
+COMMAND_MODULES = ("cli_export", "cli_info", "cli_sweep")
 """Modules that add commands to ``app`` when imported (each: ``from .cli import app``)."""
 
 
