@@ -1,0 +1,99 @@
+"""Monte Carlo claims M1-M4: they pass on the true theory and fail when a formula is wrong."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from s2n_theory import backward, forward, get_schedule
+from s2n_theory.sampling import engine
+from verification import montecarlo_checks as mc
+from verification import registry
+
+
+def test_montecarlo_claims_pass_on_vdm():
+    results = registry.run(["M1", "M2", "M3", "M4"], ["vdm", "general"])
+    concrete = [r for r in results if r.schedule == "vdm"]
+    assert {(r.claim, r.method) for r in concrete} == {("M1", "montecarlo"), ("M2", "montecarlo"),
+                                                       ("M3", "montecarlo"), ("M4", "montecarlo"), ("M4", "numeric")}
+    assert all(r.status == "pass" for r in concrete), [r.detail for r in concrete if r.status != "pass"]
+    assert all(r.status == "skip" for r in results if r.schedule == "general")
+
+
+def test_m1_fails_with_doubled_g2(monkeypatch):
+    original = forward.diffusion_squared
+    monkeypatch.setattr(forward, "diffusion_squared", lambda s: 2 * original(s))
+    outcome = mc.check_m1(get_schedule("vdm"), "quick")
+    assert not outcome.passed
+
+
+def test_m2_fails_with_wrong_exponent_in_b3(monkeypatch):
+    original = backward.exact_step_coefficients
+
+    def wrong(schedule, rho=backward.RHO):
+        c_x, c_x0, c_xi = original(schedule, rho)
+        h = backward.step_h(schedule)
+        return c_x * sp.exp(-(rho**2) * h), c_x0, c_xi  # e^{-2 rho^2 h} instead of e^{-rho^2 h}
+
+    monkeypatch.setattr(backward, "exact_step_coefficients", wrong)
+    engine._exact_coefficients.cache_clear()
+    outcome = mc.check_m2(get_schedule("vdm"), "quick")
+    engine._exact_coefficients.cache_clear()
+    assert not outcome.passed and "exact rho=1" in outcome.detail
+
+
+def test_m3_fails_with_wrong_one_plus_rho_squared(monkeypatch):
+    def wrong(schedule, x, x0_hat, rho=backward.RHO_T):
+        return schedule.f * x + (1 + rho**2) * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 4
+
+    monkeypatch.setattr(backward, "drift_from_x0", wrong)
+    engine._drift_coefficients.cache_clear()
+    outcome = mc.check_m3(get_schedule("vdm"), "quick")
+    engine._drift_coefficients.cache_clear()
+    assert not outcome.passed and "euler" in outcome.detail
+
+
+def test_m4_fails_when_heun_loses_its_corrector(monkeypatch):
+    original = engine.step_table
+
+    def no_corrector(*args, **kwargs):
+        table = original(*args, **kwargs)
+        table[:, 3:] = 0.0  # drop the end-of-step slope: the trapezoid becomes half an Euler step
+        return table
+
+    monkeypatch.setattr(engine, "step_table", no_corrector)
+    outcome = mc.check_m4_orders(get_schedule("vdm"), "quick")
+    assert not outcome.passed and "heun" in outcome.detail
+
+
+def test_fitted_order_recovers_known_slopes():
+    steps = [10, 20, 40, 80]
+    assert mc.fitted_order(steps, [3.0 / n for n in steps]) == pytest.approx(1.0)
+    assert mc.fitted_order(steps, [3.0 / n**2 for n in steps]) == pytest.approx(2.0)
+
+
+def test_z_threshold_is_bonferroni():
+    assert mc._z_threshold(1) == pytest.approx(3.2905, abs=1e-3)  # two-sided 1e-3
+    assert mc._z_threshold(10) > mc._z_threshold(1)
+
+
+def test_gpu_check_skips_cleanly_without_cuda():
+    import torch
+
+    from verification import gpu_check
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the GPU check really runs (tests/test_sampling.py::test_cuda_matches_cpu)")
+    (result,) = registry.run(["GPU"], ["vp-linear"])
+    assert result.status == "skip" and "no CUDA" in result.detail
+    assert gpu_check.main() == 0
+
+
+def test_null_thresholds_cover_fresh_oracle_pairs():
+    # The oracle-vs-oracle threshold must not flag an independent oracle set (the false alarm it controls).
+    sched = get_schedule("vdm")
+    mixture = mc.mixture_2d()
+    sw, mm = mc._null_threshold(mixture, sched, sched.t_min, 500, replicates=10, seed=500)
+    limit = sw.mean() + mc._z_threshold(2) * sw.std(ddof=1)
+    a, b = mc._prior(mixture, sched, sched.t_min, 500, 9001), mc._prior(mixture, sched, sched.t_min, 500, 9002)
+    assert mc.sliced_wasserstein(a, b) < limit
+    assert np.isfinite(mm).all()
