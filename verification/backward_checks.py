@@ -18,7 +18,7 @@ from s2n_theory.backward import DELTA, GAMMA, RHO, RHO_T
 from s2n_theory.forward import MU, X0, V, X
 from s2n_theory.oracle import GaussianMixture
 
-from .normal_form import prove as prove_identities
+from .prove import prove_identities
 from .registry import Outcome, claim_check
 
 RHO_VALUE = sp.Symbol("rho_t", nonnegative=True)

@@ -18,7 +18,7 @@ from s2n_theory.forward import X0, X
 
 from .backward_checks import RANGES, RHO_VALUE, gaussian_log_density, pointwise_rho
 from .inference_checks import gaussian_posterior
-from .normal_form import prove as prove_identities
+from .prove import prove_identities
 from .registry import Outcome, claim_check
 
 C2 = cv.C2_SYMBOL

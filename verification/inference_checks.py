@@ -18,7 +18,7 @@ from s2n_theory import Schedule, inference
 from s2n_theory.forward import MU, X0, V, X
 from s2n_theory.oracle import GaussianMixture, eigen_terms
 
-from .normal_form import prove as prove_identities
+from .prove import prove_identities
 from .registry import Outcome, Skip, claim_check
 
 X_RANGES = {X: (-3.0, 3.0), X0: (-2.0, 2.0), MU: (-1.5, 1.5), V: (0.05, 2.0)}

@@ -17,21 +17,19 @@ roots of such functions. SymPy's
 3. ``cancel`` over a common denominator, which decides whether a rational function
    is identically 0.
 
-If the result is exactly 0 the identity holds; otherwise nothing is concluded and the
-identity goes to :func:`verification.prove.prove_identities` unchanged.
+If the result is exactly 0 the identity holds; otherwise nothing is concluded and
+:func:`verification.prove.prove_identity` goes on with SymPy's own rewrites.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import reduce
 
 import sympy as sp
 
 from s2n_theory import S, T
 from s2n_theory.budget import BudgetExceeded, latest_within
-
-Identity = tuple[str, sp.Expr, sp.Expr]
 
 NORMAL_FORM_SECONDS = 6.0
 """Budget for the normal form of one residual before handing it to prove_identities."""
@@ -129,24 +127,3 @@ def is_zero(expr: sp.Expr, seconds: float | None = None, domain: tuple[float, fl
         return bool(latest_within(_steps, (expr, domain), NORMAL_FORM_SECONDS if seconds is None else seconds))
     except (BudgetExceeded, RuntimeError):
         return False
-
-
-def prepare(identities: Sequence[Identity], seconds: float | None = None,
-            domain: tuple[float, float] | None = None) -> list[Identity]:
-    """Identities whose residual has a zero rational normal form become ``(label, 0, 0)``; the rest are kept
-    as they are for :func:`verification.prove.prove_identities` (SymPy's rewrites, then the numeric fallback)."""
-    out: list[Identity] = []
-    for label, lhs, rhs in identities:
-        if is_zero(sp.sympify(lhs) - sp.sympify(rhs), seconds, domain):
-            out.append((label, sp.Integer(0), sp.Integer(0)))
-        else:
-            out.append((label, lhs, rhs))
-    return out
-
-
-def prove(identities: Sequence[Identity], schedule, ranges=None, level: str = "quick"):
-    """:func:`verification.prove.prove_identities` after :func:`prepare`."""
-    from .prove import prove_identities
-
-    domain = None if schedule.is_general else (schedule.t_min, schedule.t_max)
-    return prove_identities(prepare(identities, domain=domain), schedule, ranges, level)
