@@ -44,7 +44,7 @@ import re
 import types
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import mpmath
@@ -424,6 +424,11 @@ def fold_constants(expr: sp.Expr, digits: int = 30) -> sp.Expr:
         return sp.Float(value, digits)
     if expr.is_Atom:
         return expr
+    if expr.is_Mul or expr.is_Add:
+        const, rest = expr.as_independent(*_variables())
+        neutral = 1 if expr.is_Mul else 0
+        if const != neutral:
+            return expr.func(fold_constants(const, digits), fold_constants(rest, digits), evaluate=False)
     if expr.is_Pow:
         base, exponent = expr.args
         if _is_const(base):
@@ -560,8 +565,10 @@ class Printer:
                 return b
             if n < 0:
                 return f"({self.number(sp.Integer(1))}/{self.pow(base, -exponent)})"
-            if n <= 4:
-                return "(" + "*".join([b] * n) + ")"
+            if self.lang == "c" and n in (2, 3):
+                return f"s2n_pow{n}({b})"
+            if self.lang != "c":
+                return f"({b}**{n})"
         ex = self.p(exponent)
         if self.lang == "c":
             return f"pow({b}, {ex})"
@@ -726,16 +733,22 @@ def error_floor(name: str, ref: np.ndarray, dlam: np.ndarray | None = None) -> n
     return 0.0
 
 
-_FORMS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FORMS_CACHE: dict[tuple, ExportForms] = {}
+
+
+def _schedule_key(schedule: Schedule) -> tuple:
+    return (sp.srepr(schedule.alpha), sp.srepr(schedule.sigma), sp.srepr(schedule.log_snr),
+            schedule.t_min, schedule.t_max)
 
 
 def export_forms(schedule: Schedule) -> ExportForms:
     """Choose and measure the stable form of every exported function (cached per schedule)."""
     if schedule.is_general:
         raise CodegenError("the general schedule has no numeric values; export a concrete schedule")
-    if schedule not in _FORMS_CACHE:
-        _FORMS_CACHE[schedule] = _select_forms(schedule)
-    return _FORMS_CACHE[schedule]
+    key = _schedule_key(schedule)
+    if key not in _FORMS_CACHE:
+        _FORMS_CACHE[key] = _select_forms(schedule)
+    return replace(_FORMS_CACHE[key], name=schedule.name)
 
 
 def _log_form(expr: sp.Expr) -> sp.Expr:
@@ -1211,6 +1224,9 @@ _C_HELPERS = """
 static inline s2n_real s2n_softplus(s2n_real x) {
     return fmax(x, S2N_C(0.0)) + log1p(exp(-fabs(x)));
 }
+
+static inline s2n_real s2n_pow2(s2n_real x) { return x * x; }
+static inline s2n_real s2n_pow3(s2n_real x) { return x * x * x; }
 """
 
 
@@ -1233,6 +1249,7 @@ def c_source(forms: ExportForms, prefix: str = "s2n", header_name: str | None = 
         folded = fold_constants(expr)
         lines = [signature + " {"]
         if _is_const(folded):
+            lines += [f"    (void){cname};" for _, cname in params]
             lines.append(f"    return {printer(folded)};")
         else:
             reduced, (value,) = sp.cse(folded, symbols=sp.numbered_symbols("x"))
