@@ -133,7 +133,7 @@ def test_hostile_inputs_are_rejected_without_side_effects(tmp_path, monkeypatch)
     ("t.real", "attribute access"), ("t[0]", "subscripts"), ("lambda: 1", "lambda"),
     ("[x for x in ()]", "comprehensions"), ("gamma(t)", "not allowed"), ("foo", "unknown name"),
     ("9**9**9**9", "exceeds"), ("-" * 100 + "t", "nested"), ("t" * 2000, "longer than"),
-    ("+".join(["t"] * 400), "syntax nodes"), ("1e400", "not finite"), ("t @ t", "not allowed"),
+    ("+".join(["*".join(["t"] * 15)] * 30), "syntax nodes"), ("1e400", "not finite"), ("t @ t", "not allowed"),
 ])
 def test_rejections_say_what_is_not_allowed_and_where(text, fragment):
     result = parse_safely(text)
