@@ -181,7 +181,31 @@ def _hold_adds(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
-STABLE_FUNCTIONS = (Expm1, Log1p, Softplus, LogExpm1, Log1mExp, Hold)
+class LogCos(_StableFunction):
+    """log cos(u), given u and w = π/2 − u each computed without cancellation (w from an exact t* − t).
+
+    Evaluated as log1p(−2 sin²(u/2)) for u < π/4 and log(sin w) beyond: the first keeps the
+    digits of log cos u ≈ −u²/2 near u = 0, the second those of cos u → 0 near u = π/2.
+    """
+
+    nargs = 2
+    latex_name = "logcos"
+
+    def elementary(self) -> sp.Expr:
+        return sp.log(sp.cos(self.args[0]))
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        u = self.args[0]
+        return -sp.tan(u) if argindex == 1 else sp.Integer(0)
+
+    def _latex(self, printer: Any) -> str:
+        return rf"\log\cos\left({printer._print(self.args[0])}\right)"
+
+    def _sympystr(self, printer: Any) -> str:
+        return f"log(cos({printer._print(self.args[0])}))"
+
+
+STABLE_FUNCTIONS = (Expm1, Log1p, Softplus, LogExpm1, Log1mExp, Hold, LogCos)
 
 
 def elementary(expr: sp.Expr) -> sp.Expr:
@@ -203,17 +227,31 @@ def _positive_number(expr: sp.Expr) -> bool:
     return _is_const(expr) and bool(expr.is_extended_real) and expr.is_positive is True
 
 
-def stable_rewrite(expr: sp.Expr) -> sp.Expr:
+def stable_rewrite(expr: sp.Expr, overflow_safe: bool = True) -> sp.Expr:
     """Rewrite ``expr`` bottom-up into cancellation-free forms (see the module docstring).
 
     Every rule is an identity for the values the schedule takes on its domain; the
     caller still measures the result (a rule such as log(ab) = log a + log b needs
-    a, b > 0, which holds for the schedule quantities it is applied to).
+    a, b > 0, which holds for the schedule quantities it is applied to). With
+    ``overflow_safe=False``, log(expm1(x)) stays as it is (cheaper; overflows only
+    for x beyond ~88 in float32 and ~709 in float64).
     """
+    global _OVERFLOW_SAFE
+    previous, _OVERFLOW_SAFE = _OVERFLOW_SAFE, overflow_safe
+    try:
+        return _stable_rewrite(expr)
+    finally:
+        _OVERFLOW_SAFE = previous
+
+
+_OVERFLOW_SAFE = True
+
+
+def _stable_rewrite(expr: sp.Expr) -> sp.Expr:
     expr = sp.sympify(expr)
     if expr.is_Atom:
         return expr
-    args = tuple(stable_rewrite(a) for a in expr.args)
+    args = tuple(_stable_rewrite(a) for a in expr.args)
     if args != expr.args:
         expr = expr.func(*args)
     if expr.is_Atom:
@@ -231,7 +269,7 @@ def _rewrite_log(arg: sp.Expr) -> sp.Expr:
     if isinstance(arg, sp.exp):
         return arg.args[0]
     if isinstance(arg, Expm1):
-        return LogExpm1(arg.args[0])
+        return LogExpm1(arg.args[0]) if _OVERFLOW_SAFE else sp.log(arg)
     if isinstance(-arg, Expm1):
         return Log1mExp((-arg).args[0])
     if arg.is_Pow and arg.exp.is_number and not _is_const(arg.base):
@@ -249,7 +287,7 @@ def _rewrite_log(arg: sp.Expr) -> sp.Expr:
             if isinstance(core, sp.exp) and _positive_number(c):
                 # log(k + c eᶻ) = log k + softplus(z + log(c/k))
                 return sp.log(const) + Softplus(sp.expand(core.args[0] + sp.log(c / const)))
-            return sp.log(const) + Log1p(stable_rewrite(sp.expand(rest / const)))
+            return sp.log(const) + Log1p(_stable_rewrite(sp.expand(rest / const)))
     if isinstance(arg, sp.cos) and not _is_const(arg.args[0]):
         return Log1p(-2 * sp.sin(arg.args[0] / 2) ** 2)
     return sp.log(arg)
@@ -272,7 +310,7 @@ def _rewrite_add(expr: sp.Expr) -> sp.Expr:
             split = _split_exp(term)
             if split and sp.simplify(split[0] + const) == 0:
                 rest = [t for j, t in enumerate(terms) if j != i and not _is_const(t)]
-                return stable_rewrite(sp.Add(*rest)) + split[0] * Expm1(split[1]) if rest else split[0] * Expm1(split[1])
+                return _stable_rewrite(sp.Add(*rest)) + split[0] * Expm1(split[1]) if rest else split[0] * Expm1(split[1])
             # k + c·cos(u) with k = −c  →  −2c sin²(u/2)
             coeff, core = term.as_independent(*_variables())
             if isinstance(core, sp.cos) and sp.simplify(coeff + const) == 0:
@@ -314,7 +352,7 @@ def _rewrite_add(expr: sp.Expr) -> sp.Expr:
                 continue
             numerator = sp.expand(coeff**2 * core.base - rest**2)
             if sp.count_ops(numerator) < sp.count_ops(sp.expand(coeff**2 * core.base)):
-                return stable_rewrite(numerator) / (coeff * core - rest)
+                return _stable_rewrite(numerator) / (coeff * core - rest)
     return expr
 
 
@@ -377,6 +415,31 @@ def difference(expr: sp.Expr) -> sp.Expr:
     return expr - at_s
 
 
+def _complement_angle(u: sp.Expr) -> sp.Expr | None:
+    """a·(t* − t) (with t* − t held exact) for u = a t + b when u(t*) = π/2 at a rational t*, else None."""
+    u = sp.expand(u)
+    if not u.is_polynomial(T) or sp.degree(u, T) != 1:
+        return None
+    a, b = sp.Poly(u, T).all_coeffs()
+    if not (_is_const(a) and _is_const(b)):
+        return None
+    t_star = sp.simplify((sp.pi / 2 - b) / a)
+    if not t_star.is_Rational:
+        return None
+    return a * Hold(t_star - T)
+
+
+def log_cos_complement(expr: sp.Expr) -> sp.Expr:
+    """Expand logs and replace each log cos(u) that has an exact complement by :class:`LogCos`."""
+    expanded = sp.expand_log(sp.sympify(expr), force=True)
+
+    def swap(e: sp.Expr) -> sp.Expr:
+        w = _complement_angle(e.args[0].args[0])
+        return LogCos(e.args[0].args[0], w) if w is not None else e
+
+    return expanded.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.cos), swap)
+
+
 def trig_complement(expr: sp.Expr) -> sp.Expr:
     """cos(u) → sin(a(t* − t)) and tan(u) → sin(u)/sin(a(t* − t)) for u = a t + b with u(t*) = π/2.
 
@@ -386,16 +449,8 @@ def trig_complement(expr: sp.Expr) -> sp.Expr:
     """
 
     def complement(u: sp.Expr) -> sp.Expr | None:
-        u = sp.expand(u)
-        if not u.is_polynomial(T) or sp.degree(u, T) != 1:
-            return None
-        a, b = sp.Poly(u, T).all_coeffs()
-        if not (_is_const(a) and _is_const(b)):
-            return None
-        t_star = sp.simplify((sp.pi / 2 - b) / a)
-        if not t_star.is_Rational:
-            return None
-        return sp.sin(a * Hold(t_star - T))
+        w = _complement_angle(u)
+        return sp.sin(w) if w is not None else None
 
     def visit(e: sp.Expr) -> sp.Expr:
         if e.is_Atom:
@@ -515,6 +570,13 @@ class Printer:
             return f"({x} + {self.call('log', '-' + self.call('expm1', '-' + x))})"
         if isinstance(e, Log1mExp):
             return self.call("log", "-" + self.call("expm1", self.p(e.args[0])))
+        if isinstance(e, LogCos):
+            u, w = e.args
+            small = Log1p(-2 * sp.sin(u / 2) ** 2)
+            large = sp.log(sp.sin(w))
+            if self.lang == "c":
+                return f"(({self.p(u)}) < S2N_C(0.7853981633974483) ? {self.p(small)} : {self.p(large)})"
+            return f"_where({self.p(u)} < 0.7853981633974483, {self.p(small)}, {self.p(large)})"
         if isinstance(e, Hold):
             inner = self.p(e.args[0])
             return inner if inner.startswith("(") else f"({inner})"
@@ -558,6 +620,8 @@ class Printer:
         if exponent == sp.Rational(1, 2):
             return self.call("sqrt", b)
         if exponent == sp.Rational(-1, 2):
+            if self.lang == "torch":
+                return f"_torch.rsqrt({b})"
             return f"({self.number(sp.Integer(1))}/{self.call('sqrt', b)})"
         if exponent.is_Integer:
             n = int(exponent)
@@ -580,7 +644,7 @@ def _compile_numpy(args: Sequence[sp.Symbol], expr: sp.Expr) -> Callable[..., np
     names = {a: f"_a{i}" for i, a in enumerate(args)}
     code = Printer("numpy", names)(fold_constants(expr))
     params = ", ".join(names.values())
-    namespace: dict[str, Any] = {"_np": np, "_erf": _np_erf, "_erfc": _np_erfc}
+    namespace: dict[str, Any] = {"_np": np, "_erf": _np_erf, "_erfc": _np_erfc, "_where": np.where}
     exec(compile(f"def _f({params}):\n    return {code}\n", "<s2n-candidate>", "exec"), namespace)  # noqa: S102
     return namespace["_f"]
 
@@ -849,12 +913,19 @@ def _select_forms(schedule: Schedule) -> ExportForms:  # noqa: C901 - one pipeli
 
     # Two variants of every building block: as written, and with cos/tan taken from the
     # complementary angle where that angle is exact (see trig_complement).
-    variants = {"": lambda e: e, " [complement]": trig_complement}
+    variants = {"": lambda e: e, " [complement]": trig_complement, " [logcos]": log_cos_complement}
 
     def rewritten(label: str, build: Callable[[Callable[[sp.Expr], sp.Expr]], sp.Expr]) -> list[tuple[str, sp.Expr]]:
-        return [(label + tag, stable_rewrite(build(v))) for tag, v in variants.items()]
+        out = []
+        for tag, v in variants.items():
+            raw = build(v)
+            safe = stable_rewrite(raw)
+            out.append((label + tag, safe))
+            if safe.has(LogExpm1):
+                out.append((label + tag + " [plain log(expm1)]", stable_rewrite(raw, overflow_safe=False)))
+        return out
 
-    a_forms = {tag: stable_rewrite(_log_form(v(schedule.alpha))) for tag, v in variants.items()}
+    a_forms = {tag: stable_rewrite(v(_log_form(schedule.alpha))) for tag, v in variants.items()}
 
     alpha = choose("alpha", [
         *rewritten("rewritten", lambda v: v(schedule.alpha)),
@@ -873,7 +944,8 @@ def _select_forms(schedule: Schedule) -> ExportForms:  # noqa: C901 - one pipeli
     sigma = choose("sigma", sigma_cands)
     lam_cands = [
         *lam_forms,
-        *rewritten("2 log alpha - 2 log sigma", lambda v: 2 * _log_form(v(schedule.alpha)) - 2 * _log_form(v(schedule.sigma))),
+        *rewritten("2 log alpha - 2 log sigma", lambda v: v(2 * _log_form(schedule.alpha) - 2 * _log_form(schedule.sigma))),
+        *[(f"2 log alpha{tag} - 2 log sigma", 2 * a - 2 * stable_rewrite(log_sigma)) for tag, a in a_forms.items()],
         ("as derived", schedule.log_snr),
     ]
     if variance_preserving:
