@@ -24,7 +24,7 @@ from verification.registry import Check, run_check
 
 torch = pytest.importorskip("torch")
 
-HYPOTHESIS = settings(max_examples=3, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+HYPOTHESIS = settings(max_examples=2, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 OTHER_LIBM_FLOAT32_ALLOWANCE = 2.0
@@ -268,7 +268,12 @@ def test_c_export_compiles_and_agrees(builtins, name, tmp_path):
             assert finite and ratio <= limit, (name, func, np.dtype(dtype).name, ratio)
 
 
-def test_latex_export(builtins):
+@pytest.fixture
+def quick_simplify(monkeypatch):
+    monkeypatch.setattr(codegen, "SIMPLIFY_SECONDS", 0.3)
+
+
+def test_latex_export(builtins, quick_simplify):
     text = codegen.export(builtins["vp-linear"], "latex")["latex"]
     assert r"\begin{align*}" in text and r"\operatorname{expm1}" in text and "g(t)^2" in text
 
@@ -321,7 +326,7 @@ def _cli(args):
     return CliRunner().invoke(app, args)
 
 
-def test_cli_export_and_derive(tmp_path):
+def test_cli_export_and_derive(tmp_path, quick_simplify):
     out = tmp_path / "edm.py"
     result = _cli(["export", "edm", "--backend", "numpy", "-o", str(out)])
     assert result.exit_code == 0, result.output

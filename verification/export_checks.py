@@ -12,6 +12,7 @@ the code generator used to choose its forms.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import mpmath
@@ -25,15 +26,26 @@ from .registry import Outcome, Skip, claim_check
 DPS = 50
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _mp(schedule: Schedule, name: str) -> Callable[..., mpmath.mpf]:
+    """mpmath function of the schedule's SymPy expression ``name`` (compiled once per schedule)."""
+    per = _COMPILED.setdefault(schedule, {})
+    if name not in per:
+        expr = {"alpha": schedule.alpha, "sigma": schedule.sigma, "log_snr": schedule.log_snr,
+                "snr": schedule.snr, "f": schedule.f, "g2": schedule.g2, "dlog_snr": schedule.dlog_snr,
+                "alpha_ts": schedule.alpha_ts, "sigma2_ts": schedule.sigma2_ts}[name]
+        args = [T, S] if name in codegen.TWO_ARG else [T]
+        per[name] = sp.lambdify(args, expr, modules="mpmath")
+    return per[name]
+
+
 def reference_function(schedule: Schedule, name: str) -> Callable[..., float]:
     """The exact function ``name`` of the schedule, evaluated by mpmath at 50 digits."""
     if name == "t_of_log_snr":
         return lambda lam: float(reference_inverse(schedule, float(lam)))
-    expr = {"alpha": schedule.alpha, "sigma": schedule.sigma, "log_snr": schedule.log_snr, "snr": schedule.snr,
-            "f": schedule.f, "g2": schedule.g2, "dlog_snr": schedule.dlog_snr,
-            "alpha_ts": schedule.alpha_ts, "sigma2_ts": schedule.sigma2_ts}[name]
-    args = [T, S] if name in codegen.TWO_ARG else [T]
-    func = sp.lambdify(args, expr, modules="mpmath")
+    func = _mp(schedule, name)
 
     def evaluate(*values: float) -> float:
         with mpmath.workdps(DPS):
@@ -46,7 +58,7 @@ def reference_function(schedule: Schedule, name: str) -> Callable[..., float]:
 def reference_inverse(schedule: Schedule, lam: float, guess: float | None = None) -> mpmath.mpf:
     """t in the domain with λ(t) = lam (clipped), at 50 digits: secant from ``guess`` when it
     lands on a verified root inside the domain, else bisection on the decreasing λ."""
-    lam_mp = sp.lambdify([T], schedule.log_snr, modules="mpmath")
+    lam_mp = _mp(schedule, "log_snr")
     with mpmath.workdps(DPS):
         a, b = mpmath.mpf(schedule.t_min), mpmath.mpf(schedule.t_max)
         target = mpmath.mpf(lam)
