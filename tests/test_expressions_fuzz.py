@@ -167,3 +167,48 @@ EXPR = st.recursive(ATOM, lambda inner: st.one_of(
 @given(st.one_of(st.text(max_size=60), TOKENS, EXPR))
 def test_fuzz_never_runs_code_and_returns_fast(text):
     parse_safely(text)
+
+
+# ---------------------------------------------------------------------------- known weaknesses (reported)
+def _parse_in_child(kind: str, text: str, queue) -> None:
+    from s2n_theory.expressions import parse_number
+
+    try:
+        (parse_number if kind == "number" else parse_expression)(text)
+        queue.put("ok")
+    except ExpressionError:
+        queue.put("ExpressionError")
+    except BaseException as exc:  # noqa: BLE001
+        queue.put(type(exc).__name__)
+
+
+KNOWN_WEAKNESSES = [
+    ("number", "exp(exp(exp(20)))", "hangs: evalf of a doubly exponential constant"),
+    ("number", "sin(exp(exp(40)))", "hangs: argument reduction of a huge constant"),
+    ("expression", "t**sin(exp(exp(exp(30))))", "hangs: the exponent cap evaluates the exponent with evalf"),
+    ("expression", "2**exp(exp(exp(exp(10))))", "OverflowError escapes instead of ExpressionError"),
+    ("number", "exp(exp(exp(exp(10))))", "OverflowError escapes instead of ExpressionError"),
+    ("expression", "(t**64)**64", "accepted as t**4096: nested powers bypass the exponent cap"),
+    ("expression", "log(-1)", "accepted as I*pi: non-real constants are not rejected"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="known weakness of s2n_theory/expressions.py, patch proposed in the report")
+@pytest.mark.parametrize("kind, text, why", KNOWN_WEAKNESSES)
+def test_known_parser_weaknesses(kind, text, why):
+    """Each of these should be a prompt ExpressionError; run in a child so that a hang cannot stall the suite."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_parse_in_child, args=(kind, text, queue), daemon=True)
+    started = time.perf_counter()
+    child.start()
+    child.join(SECONDS + 1.0)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail(f"{text!r}: no answer within {SECONDS + 1.0:.0f}s ({why})")
+    outcome = queue.get(timeout=1.0)
+    assert outcome == "ExpressionError", f"{text!r}: {outcome} ({why})"
+    assert time.perf_counter() - started < SECONDS + 1.0
