@@ -310,7 +310,8 @@ def _rewrite_add(expr: sp.Expr) -> sp.Expr:
             split = _split_exp(term)
             if split and sp.simplify(split[0] + const) == 0:
                 rest = [t for j, t in enumerate(terms) if j != i and not _is_const(t)]
-                return _stable_rewrite(sp.Add(*rest)) + split[0] * Expm1(split[1]) if rest else split[0] * Expm1(split[1])
+                replaced = split[0] * Expm1(split[1])
+                return _stable_rewrite(sp.Add(*rest)) + replaced if rest else replaced
             # k + c·cos(u) with k = −c  →  −2c sin²(u/2)
             coeff, core = term.as_independent(*_variables())
             if isinstance(core, sp.cos) and sp.simplify(coeff + const) == 0:
@@ -704,7 +705,7 @@ def reference_inverse(schedule: Schedule, lams: np.ndarray, guesses: np.ndarray)
     lo_t, hi_t = schedule.t_min, schedule.t_max
     with mpmath.workdps(REFERENCE_DPS):
         lam_hi, lam_lo = lam_mp(mpmath.mpf(lo_t)), lam_mp(mpmath.mpf(hi_t))
-        for k, (lam, guess) in enumerate(zip(lams, guesses)):
+        for k, (lam, guess) in enumerate(zip(lams, guesses, strict=False)):
             target = mpmath.mpf(float(lam))
             if target >= lam_hi:
                 out[k] = lo_t
@@ -716,7 +717,7 @@ def reference_inverse(schedule: Schedule, lams: np.ndarray, guesses: np.ndarray)
             # a few bisection steps around the guess keep the root finder inside the domain
             x0 = mpmath.mpf(float(guess))
             try:
-                root = mpmath.findroot(lambda x: lam_mp(x) - target, (x0, x0 + (b - a) * mpmath.mpf("1e-9")),
+                root = mpmath.findroot(lambda x, y=target: lam_mp(x) - y, (x0, x0 + (b - a) * mpmath.mpf("1e-9")),
                                        solver="secant", tol=mpmath.mpf(10) ** (-40), maxsteps=100)
                 ok = a <= root <= b and abs(lam_mp(root) - target) < mpmath.mpf(10) ** (-30) * (1 + abs(target))
             except (ValueError, ZeroDivisionError):
@@ -889,7 +890,6 @@ def _select_forms(schedule: Schedule) -> ExportForms:  # noqa: C901 - one pipeli
     vp_residual = _mp_eval(vp_func, times64)
     variance_preserving = bool(np.all(np.abs(vp_residual) < 1e-30))
 
-    log_alpha = _log_form(schedule.alpha)
     log_sigma = _log_form(schedule.sigma)
     chosen: dict[str, Candidate] = {}
     all_cands: dict[str, list[Candidate]] = {}
@@ -944,7 +944,8 @@ def _select_forms(schedule: Schedule) -> ExportForms:  # noqa: C901 - one pipeli
     sigma = choose("sigma", sigma_cands)
     lam_cands = [
         *lam_forms,
-        *rewritten("2 log alpha - 2 log sigma", lambda v: v(2 * _log_form(schedule.alpha) - 2 * _log_form(schedule.sigma))),
+        *rewritten("2 log alpha - 2 log sigma",
+                   lambda v: v(2 * _log_form(schedule.alpha) - 2 * _log_form(schedule.sigma))),
         *[(f"2 log alpha{tag} - 2 log sigma", 2 * a - 2 * stable_rewrite(log_sigma)) for tag, a in a_forms.items()],
         ("as derived", schedule.log_snr),
     ]
@@ -966,7 +967,8 @@ def _select_forms(schedule: Schedule) -> ExportForms:  # noqa: C901 - one pipeli
     ])
     dlam_cands = [
         *rewritten("rewritten", lambda v: v(schedule.dlog_snr)),
-        *rewritten("2(log alpha)' - 2(log sigma)'", lambda v: sp.diff(2 * _log_form(v(schedule.alpha)) - 2 * _log_form(v(schedule.sigma)), T)),
+        *rewritten("2(log alpha)' - 2(log sigma)'",
+                   lambda v: sp.diff(2 * _log_form(v(schedule.alpha)) - 2 * _log_form(v(schedule.sigma)), T)),
         *[(f"(rewritten lambda)'{tag}", stable_rewrite(sp.diff(elementary(e), T))) for tag, e in lam_forms],
         ("as derived", schedule.dlog_snr),
     ]
@@ -1353,7 +1355,8 @@ def c_source(forms: ExportForms, prefix: str = "s2n", header_name: str | None = 
     inverse = forms.exprs.get("t_of_log_snr")
     if inverse is not None:
         emit("t_closed", inverse, [(LAMBDA, "lam")], public=False)
-        code = f"s2n_real {prefix}_t_of_log_snr(s2n_real lam) {{\n{clamp}    s2n_real t = {prefix}_t_closed(lam);\n{tclamp}}}"
+        code = (f"s2n_real {prefix}_t_of_log_snr(s2n_real lam) {{\n{clamp}"
+                f"    s2n_real t = {prefix}_t_closed(lam);\n{tclamp}}}")
     else:
         code = (
             f"s2n_real {prefix}_t_of_log_snr(s2n_real lam) {{\n{clamp}"

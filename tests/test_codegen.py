@@ -120,7 +120,7 @@ USER_FAMILIES = [
        st.lists(near_ends, min_size=1, max_size=5), st.lists(st.tuples(unit, unit), min_size=1, max_size=3))
 def test_random_user_schedules_export_and_agree(family, draws, us, pair_us):
     template, ranges = USER_FAMILIES[family]
-    values = {key: round(lo + (hi - lo) * u, 3) for (key, (lo, hi)), u in zip(ranges.items(), draws)}
+    values = {key: round(lo + (hi - lo) * u, 3) for (key, (lo, hi)), u in zip(ranges.items(), draws, strict=False)}
     schedule = get_schedule(template.format(**values))
     module = schedule.lambdify("numpy").module
     _assert_agrees(schedule, module, "numpy", _points(schedule, us, pair_us))

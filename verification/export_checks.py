@@ -91,7 +91,7 @@ def error_scale(schedule: Schedule, name: str, ref: np.ndarray, inputs: np.ndarr
         return np.abs(ref) + 1.0
     if name == "t_of_log_snr":
         dlam = reference_function(schedule, "dlog_snr")
-        cond = np.array([abs(lam) / abs(dlam(t)) for lam, t in zip(inputs, ref)])
+        cond = np.array([abs(lam) / abs(dlam(t)) for lam, t in zip(inputs, ref, strict=True)])
         rtol = codegen.RTOL64 if eps < 1e-10 else codegen.RTOL32
         return np.abs(ref) + cond * 8 * eps / rtol
     return np.abs(ref)
@@ -135,7 +135,8 @@ def exported_errors(schedule: Schedule, module: object, dtype: type, points: tup
         with np.errstate(all="ignore"):
             values = np.asarray(to_numpy(func(*(from_numpy(x) for x in inputs))), dtype=np.float64)
         if name == "t_of_log_snr":
-            ref = np.array([float(reference_inverse(schedule, float(x), float(g))) for x, g in zip(lam_in, t)])
+            ref = np.array([float(reference_inverse(schedule, float(x), float(g)))
+                            for x, g in zip(lam_in, t, strict=True)])
         else:
             ref_func = reference_function(schedule, name)
             ref = np.array([ref_func(*(float(c[k]) for c in inputs)) for k in range(len(inputs[0]))])
