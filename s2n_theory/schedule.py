@@ -208,9 +208,15 @@ class Schedule:
 
     # ------------------------------------------------------------------ numeric
     def lambdify(self, backend: str = "numpy") -> NumericSchedule:
-        """Numeric callables for ``backend`` ("numpy" or "torch"), compiled once and cached."""
+        """Numeric callables for ``backend`` ("numpy", "torch" or "jax"), compiled once and cached.
+
+        They are the functions of the module that ``s2n export`` writes (:mod:`s2n_theory.codegen`):
+        the same stable code, loaded in process.
+        """
         if self.is_general:
             raise ScheduleError("the general schedule has no numeric values; pick a concrete one")
+        if backend not in NUMERIC_BACKENDS:
+            raise ScheduleError(f"unknown backend {backend!r}; choose one of {', '.join(NUMERIC_BACKENDS)}")
         if backend not in self._numeric:
             self._numeric[backend] = NumericSchedule.build(self, backend)
         return self._numeric[backend]
@@ -273,12 +279,17 @@ def _solve_with_budget(log_snr: sp.Expr, seconds: float) -> list[sp.Expr]:
     return _INVERSE_CACHE[key]
 
 
+NUMERIC_BACKENDS = ("numpy", "torch", "jax")
+
+
 @dataclass
 class NumericSchedule:
     """Numeric callables of one schedule for one backend (arrays in, arrays out).
 
-    ``t_of_log_snr`` uses the closed-form inverse when SymPy found one, otherwise a
-    vectorised bisection on λ (which is strictly decreasing).
+    The callables come from the generated, numerically stable module of
+    :mod:`s2n_theory.codegen` (the code ``s2n export`` writes). ``t_of_log_snr``
+    is SymPy's closed-form inverse when one exists and meets the accuracy
+    targets, otherwise a vectorised safeguarded Newton iteration on λ.
     """
 
     schedule: Schedule
@@ -293,25 +304,17 @@ class NumericSchedule:
     alpha_ts: Callable[[Any, Any], Any]
     sigma2_ts: Callable[[Any, Any], Any]
     inverse_closed_form: Callable[[Any], Any] | None = field(default=None)
+    module: Any = field(default=None, repr=False)
 
     @classmethod
     def build(cls, schedule: Schedule, backend: str) -> NumericSchedule:
-        one = {
-            name: numeric.lambdify([T], getattr(schedule, attr), backend)
-            for name, attr in (("alpha", "alpha"), ("sigma", "sigma"), ("log_snr", "log_snr"), ("snr", "snr"),
-                               ("f", "f"), ("g2", "g2"), ("dlog_snr", "dlog_snr"))
-        }
-        two = {name: numeric.lambdify([T, S], getattr(schedule, name), backend) for name in ("alpha_ts", "sigma2_ts")}
-        inverse = schedule.inverse_log_snr
-        closed = numeric.lambdify([LAMBDA], inverse, backend) if inverse is not None else None
-        return cls(schedule=schedule, backend=backend, inverse_closed_form=closed, **one, **two)
+        from . import codegen
+
+        module = codegen.python_module(schedule, backend)
+        names = ("alpha", "sigma", "log_snr", "snr", "f", "g2", "dlog_snr", "alpha_ts", "sigma2_ts")
+        return cls(schedule=schedule, backend=backend, inverse_closed_form=getattr(module, "_t_closed", None),
+                   module=module, **{name: getattr(module, name) for name in names})
 
     def t_of_log_snr(self, log_snr: Any) -> Any:
         """The time t with λ(t) = ``log_snr`` (clipped to the domain)."""
-        if self.inverse_closed_form is not None:
-            t = self.inverse_closed_form(log_snr)
-        else:
-            t = numeric.bisect_decreasing(self.log_snr, log_snr, self.schedule.t_min, self.schedule.t_max)
-        if self.backend == "torch":
-            return t.clamp(self.schedule.t_min, self.schedule.t_max)
-        return np.clip(t, self.schedule.t_min, self.schedule.t_max)
+        return self.module.t_of_log_snr(log_snr)

@@ -1,0 +1,149 @@
+"""``s2n export`` and ``s2n derive``: exported code and derived formulas of a schedule.
+
+SCHEDULE is a built-in name (with parameters), a user spec ``"alpha=…; lambda=…"``,
+or a ``.toml``/``.json`` file whose keys are the fields of a spec
+(``alpha``, ``sigma``, ``lambda``/``log_snr``, ``beta``, ``domain``, ``name``, parameters).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .cli import app, user_errors_exit_2
+from .errors import SpecError
+
+MAX_SPEC_FILE_BYTES = 64 * 1024
+
+
+def spec_from_fields(fields: dict[str, Any], where: str) -> str:
+    """Join the fields of a spec file into the one-line spec language (every value is parsed later)."""
+    if not isinstance(fields, dict) or not fields:
+        raise SpecError(f"{where}: expected a table of spec fields (alpha, sigma, lambda, beta, domain, ...)")
+    parts = []
+    for key, value in fields.items():
+        if not isinstance(key, str):
+            raise SpecError(f"{where}: field names must be strings")
+        if key == "domain" and isinstance(value, (list, tuple)):
+            if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise SpecError(f"{where}: domain must be two numbers [a, b]")
+            text = f"[{float(value[0])!r}, {float(value[1])!r}]"
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise SpecError(f"{where}: field {key!r} must be a string or a number")
+        else:
+            text = str(value)
+        if ";" in text or ";" in key or "=" in key:
+            raise SpecError(f"{where}: field {key!r} may not contain ';' or '='")
+        parts.append(f"{key}={text}")
+    return "; ".join(parts)
+
+
+def resolve_schedule(spec: str):
+    """A schedule from a name, a spec, or a ``.toml``/``.json`` spec file."""
+    from .library import get_schedule
+
+    path = Path(spec)
+    if spec.endswith((".toml", ".json")):
+        if not path.is_file():
+            raise SpecError(f"spec file {spec!r} not found")
+        if path.stat().st_size > MAX_SPEC_FILE_BYTES:
+            raise SpecError(f"spec file {spec!r} is larger than {MAX_SPEC_FILE_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if spec.endswith(".json"):
+                fields = json.loads(text)
+            else:
+                import tomllib
+
+                fields = tomllib.loads(text)
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise SpecError(f"{spec}: cannot read file: {exc}") from None
+        return get_schedule(spec_from_fields(fields, spec))
+    return get_schedule(spec)
+
+
+@app.command("export")
+@user_errors_exit_2
+def export_command(
+    schedule: str = typer.Argument(..., help="Built-in name (with parameters), a spec 'alpha=…; lambda=…', "
+                                             "or a .toml/.json spec file."),
+    backend: str = typer.Option("numpy", "--backend", "-b", help="numpy, torch, jax, c or latex."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write here (C: FILE.c and FILE.h) instead of stdout."),
+    prefix: str = typer.Option("s2n", "--prefix", help="C: prefix of the exported function names."),
+    report: bool = typer.Option(False, "--report", help="Print the chosen stable forms and their measured errors "
+                                                        "on stderr."),
+) -> None:
+    """Export a schedule as standalone, numerically stable code (or its formulas in LaTeX)."""
+    from . import codegen
+
+    sched = resolve_schedule(schedule)
+    if backend not in codegen.BACKENDS:
+        raise codegen.CodegenError(f"unknown backend {backend!r} (choose one of {', '.join(codegen.BACKENDS)})")
+    header_name = None
+    if backend == "c" and output is not None:
+        header_name = output.with_suffix(".h").name
+    files = codegen.export(sched, backend, prefix=prefix, header_name=header_name)
+    if report:
+        typer.echo(codegen.export_forms(sched).report(), err=True)
+    if backend == "c":
+        if output is None:
+            typer.echo(f"/* ---- {prefix}.h ---- */\n{files['header']}\n/* ---- {prefix}.c ---- */\n{files['source']}")
+            return
+        source_path = output.with_suffix(".c")
+        header_path = output.with_suffix(".h")
+        header_path.write_text(files["header"])
+        source_path.write_text(files["source"])
+        typer.echo(f"wrote {header_path} and {source_path}", err=True)
+        return
+    text = next(iter(files.values()))
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {output}", err=True)
+
+
+@app.command("derive")
+@user_errors_exit_2
+def derive_command(
+    schedule: str = typer.Argument(..., help="Built-in name, 'general', a spec, or a .toml/.json spec file."),
+    latex: bool = typer.Option(False, "--latex", help="LaTeX instead of pretty text."),
+) -> None:
+    """Print f, g², λ′, the transition kernel (α_{t|s}, σ²_{t|s}) and the inverse t(λ) of a schedule."""
+    import sympy as sp
+
+    from . import codegen
+
+    sched = resolve_schedule(schedule)
+    exprs = codegen.derived_formulas(sched)
+    keys = ("alpha", "sigma", "log_snr", "f", "g2", "dlog_snr", "alpha_ts", "sigma2_ts", "t_of_log_snr")
+    if latex:
+        lines = [r"\begin{align*}"]
+        for key in keys:
+            expr = exprs[key]
+            body = sp.latex(expr) if expr is not None else (
+                r"\text{no closed form (numeric inverse)}" if not sched.is_general else r"\lambda^{-1}(\lambda)")
+            lines.append(f"  {codegen.DERIVED_LABELS[key]} &= {body} \\\\")
+        lines.append(r"  q(x_t \mid x_s) &= \mathcal{N}\left(\alpha_{t|s} x_s,\ \sigma^2_{t|s} I\right)")
+        lines.append(r"\end{align*}")
+        typer.echo("\n".join(lines))
+        return
+    typer.echo(f"schedule {sched.name} on [{sched.t_min:g}, {sched.t_max:g}]" if not sched.is_general
+               else "general schedule: alpha(t), lambda(t) arbitrary")
+    for key in keys:
+        expr = exprs[key]
+        label = codegen.TEXT_LABELS[key]
+        if expr is None:
+            text = "(no closed form: safeguarded Newton on lambda(t) = lambda)" if not sched.is_general \
+                else "lambda^{-1}(lambda)"
+            typer.echo(f"{label} = {text}")
+            continue
+        pretty = sp.pretty(expr, use_unicode=True)
+        if "\n" in pretty:
+            typer.echo(f"{label} =\n{pretty}\n")
+        else:
+            typer.echo(f"{label} = {pretty}")
+    typer.echo("transition: q(x_t | x_s) = N(alpha_{t|s} x_s, sigma^2_{t|s} I), s < t (F3)")
