@@ -802,8 +802,11 @@ _FORMS_CACHE: dict[tuple, ExportForms] = {}
 
 
 def _schedule_key(schedule: Schedule) -> tuple:
-    return (sp.srepr(schedule.alpha), sp.srepr(schedule.sigma), sp.srepr(schedule.log_snr),
-            schedule.t_min, schedule.t_max)
+    # Keyed by the derived expressions too (not only α, σ, λ): every exported function is chosen
+    # against the library's derivation, so a different derivation must never reuse old forms.
+    exprs = (schedule.alpha, schedule.sigma, schedule.log_snr, schedule.f, schedule.g2, schedule.dlog_snr,
+             schedule.alpha_ts, schedule.sigma2_ts)
+    return (*(sp.srepr(e) for e in exprs), schedule.t_min, schedule.t_max)
 
 
 def export_forms(schedule: Schedule) -> ExportForms:
