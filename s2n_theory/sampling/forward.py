@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -19,12 +21,15 @@ def simulate_forward(
     method: str = "euler",
     generator: int | torch.Generator | None = None,
     return_path: bool = False,
+    record: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Run the forward SDE from ``x0`` at ``grid[0]`` up the increasing ``grid``.
 
     ``euler``: Euler–Maruyama, x ← (1 + f Δt) x + g √Δt ξ (F1's f and g²).
     ``exact``: the transition kernel F3, x ← α_{t|s} x + σ_{t|s} ξ.
-    Returns x at ``grid[-1]``, or the whole path stacked on a new first axis.
+    Returns x at ``grid[-1]``; the whole path stacked on a new first axis with ``return_path``;
+    or only the states at the grid indices in ``record`` (stacked), which keeps memory flat
+    for long grids.
     """
     if method not in FORWARD_METHODS:
         raise S2NError(f"unknown forward method {method!r} (choose {', '.join(FORWARD_METHODS)})")
@@ -38,10 +43,14 @@ def simulate_forward(
         scale, noise = 1.0 + num.f(s) * dt, np.sqrt(num.g2(s) * dt)
     else:
         scale, noise = num.alpha_ts(t, s), np.sqrt(num.sigma2_ts(t, s))
+    keep = set(range(len(times))) if return_path else set(record or ())
+    saved = {0: x0} if 0 in keep else {}
     x = x0
-    path = [x0] if return_path else None
     for k, (a, c) in enumerate(zip(scale.tolist(), noise.tolist(), strict=True)):
         x = a * x + c * draw_normal(x, generator, step=k, stream=1)
-        if path is not None:
-            path.append(x)
-    return torch.stack(path) if path is not None else x
+        if k + 1 in keep:
+            saved[k + 1] = x
+    if return_path or record is not None:
+        order = sorted(keep) if return_path else list(record or ())
+        return torch.stack([saved[i] for i in order])
+    return x
