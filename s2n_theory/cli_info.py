@@ -1,0 +1,60 @@
+"""``s2n info``: mutual information and mmse of the Gaussian channel (THEORY.md §6, I1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from .cli import app, user_errors_exit_2
+from .errors import ExpressionError, SpecError
+
+
+def parse_snr_list(text: str) -> np.ndarray:
+    """Comma-separated snr values (each through the safe number parser), finite and >= 0."""
+    from .expressions import parse_number
+
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise SpecError(f"--snr: expected comma-separated numbers, got {text!r}")
+    if len(parts) > 1000:
+        raise SpecError("--snr: at most 1000 values")
+    try:
+        values = np.array([parse_number(p, where="--snr") for p in parts])
+    except ExpressionError as exc:
+        raise SpecError(str(exc)) from None
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise SpecError("--snr: values must be finite and >= 0")
+    return values
+
+
+@app.command()
+@user_errors_exit_2
+def info(
+    dist: str = typer.Option(..., "--dist", help="gaussian(var), binary, uniform(a,b) or mixture(w1,..;m1,..;v1,..)."),
+    snr: str = typer.Option(..., "--snr", help="Comma-separated snr values, e.g. 0.1,1,10."),
+    json_path: Path = typer.Option(None, "--json", help="Write {dist, rows: [{snr, I, mmse, dI_dsnr, residual}]}."),
+) -> None:
+    """I(snr) in nats, mmse(snr), dI/dsnr and the I1 residual dI/dsnr − ½ mmse for each snr."""
+    from .information import dI_dsnr, dI_dsnr_from_mmse, information, parse_distribution
+
+    distribution = parse_distribution(dist)
+    values = parse_snr_list(snr)
+    table = information(distribution, values)
+    derivative = dI_dsnr(distribution, values)
+    residual = derivative.value - dI_dsnr_from_mmse(table.mmse.value)
+    typer.echo(f"dist: {distribution.spec()}  (I in nats; mmse = E|x0 - E[x0|y]|^2; "
+               f"{table.mmse.method}, dI/dsnr by {derivative.method})")
+    typer.echo(f"{'snr':>12} {'I':>16} {'mmse':>16} {'dI/dsnr':>16} {'I1 residual':>12}")
+    rows = []
+    for i, s in enumerate(values):
+        row = {"snr": float(s), "I": float(table.mutual_information.value[i]), "mmse": float(table.mmse.value[i]),
+               "dI_dsnr": float(derivative.value[i]), "residual": float(residual[i])}
+        rows.append(row)
+        typer.echo(f"{row['snr']:12.6g} {row['I']:16.10g} {row['mmse']:16.10g} {row['dI_dsnr']:16.10g} "
+                   f"{row['residual']:12.2e}")
+    if json_path is not None:
+        payload = {"dist": distribution.spec(), "rows": rows}
+        json_path.write_text(json.dumps(payload, indent=2))

@@ -1,0 +1,271 @@
+"""Signal-to-noise space, THEORY.md §5 (paper Theorem 5): claims S1–S3.
+
+SN coordinates of a forward state are u = e^{−λ(t)} (the SN clock, increasing in
+t) and y = x_t/α_t. Since x_t = α_t x₀ + σ_t ε and σ_t²/α_t² = e^{−λ_t},
+y = x₀ + √u ε: every schedule is the same Brownian motion y(u) = x₀ + W(u) run on
+its own clock u(t) (S1). Only λ enters, so two schedules with the same λ-range
+induce the same SN process (S2), and the continuous-time diffusion loss depends
+on the schedule only through its λ endpoints (S3).
+
+This module gives the map (t, x) ↔ (u, y) for any schedule (numeric) and its
+symbolic form, Itô's formula in both directions (S1), SN trajectories of the
+exact step (S2), and the diffusion loss as an integral in t or in λ (S3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy as sp
+
+from . import forward
+from .expressions import T
+from .forward import X
+from .quadrature import integrate
+from .schedule import LAMBDA, Schedule
+
+if TYPE_CHECKING:
+    from .information import Estimate
+
+Y = sp.Symbol("y", real=True)
+"""The SN-space state y = x/α."""
+
+MMSE = sp.Function("mmse", positive=True)
+"""An arbitrary mmse(snr) for the symbolic change of variables (S3)."""
+
+
+# ---------------------------------------------------------------------------- the map
+def sn_coordinates(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
+    """S1: (u, y) = (e^{−λ(t)}, x/α(t)) as expressions in t and x."""
+    return sp.exp(-schedule.log_snr), X / schedule.alpha
+
+
+def _num(schedule: Any, backend: str) -> Any:
+    from .library import get_schedule
+    from .schedule import NumericSchedule
+
+    if isinstance(schedule, NumericSchedule):
+        return schedule if schedule.backend == backend else schedule.schedule.lambdify(backend)
+    return get_schedule(schedule).lambdify(backend)
+
+
+def _backend(x: Any) -> str:
+    return "torch" if type(x).__module__.startswith("torch") else "numpy"
+
+
+def _like(value: Any, x: Any) -> Any:
+    if _backend(x) == "torch":
+        import torch
+
+        return torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    return np.asarray(value, dtype=np.result_type(x, np.float64))
+
+
+def to_sn(t: Any, x: Any, schedule: Any) -> tuple[Any, Any]:
+    """(t, x_t) ↦ (u, y) = (e^{−λ(t)}, x_t/α(t)); x has shape (..., d), t broadcasts to x.shape[:-1]."""
+    num = _num(schedule, _backend(x))
+    tt = _like(t, x)
+    return _exp(-num.log_snr(tt)), x / num.alpha(tt)[..., None]
+
+
+def from_sn(u: Any, y: Any, schedule: Any) -> tuple[Any, Any]:
+    """(u, y) ↦ (t, x_t) = (λ⁻¹(−log u), α(t) y), the inverse of :func:`to_sn`."""
+    num = _num(schedule, _backend(y))
+    uu = _like(u, y)
+    t = num.t_of_log_snr(-_log(uu))
+    return t, num.alpha(t)[..., None] * y
+
+
+def _exp(v: Any) -> Any:
+    return v.exp() if _backend(v) == "torch" else np.exp(v)
+
+
+def _log(v: Any) -> Any:
+    return v.log() if _backend(v) == "torch" else np.log(v)
+
+
+# ---------------------------------------------------------------------------- S1: Itô
+def ito_from_sn(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
+    """S1: Itô's formula on x = F(t, y) = α(t) y with dy = dW_{u(t)} = √(u′(t)) dw_t.
+
+    dx = (∂_t F + ½ u′ ∂²_y F) dt + ∂_y F √u′ dw, so the drift is f x and the squared
+    diffusion g² with (f, g²) returned here (y replaced by x/α).
+    """
+    u = sp.exp(-schedule.log_snr)
+    u_rate = sp.diff(u, T)
+    F = schedule.alpha * Y
+    drift = sp.diff(F, T) + u_rate * sp.diff(F, Y, 2) / 2
+    diffusion2 = u_rate * sp.diff(F, Y) ** 2
+    return drift.subs(Y, X / schedule.alpha) / X, diffusion2
+
+
+def ito_to_sn(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
+    """S1 backwards: Itô's formula on y = x/α(t) under F1's SDE dx = f x dt + g dw.
+
+    Returns (drift of y, squared diffusion of y per dt); S1 says they are 0 and u′(t).
+    """
+    f, g2 = forward.drift(schedule), forward.diffusion_squared(schedule)
+    G = X / schedule.alpha
+    drift = sp.diff(G, T) + f * X * sp.diff(G, X) + g2 * sp.diff(G, X, 2) / 2
+    return drift, g2 * sp.diff(G, X) ** 2
+
+
+# ---------------------------------------------------------------------------- S2: trajectories
+def ddim_step_until_b3(x: Any, x0_hat: Any, t: Any, s: Any, schedule: Any, **_: Any) -> Any:
+    """The deterministic DDIM map (B3 at ρ = 0), used for S2 only where ``backward.exact_step`` is missing.
+
+    x_s = (σ_s/σ_t) x_t + α_s (1 − e^{−h}) x̂₀, h = (λ_s − λ_t)/2.
+    """
+    num = _num(schedule, _backend(x))
+    tt, ss = _like(t, x), _like(s, x)
+    a_s, s_s, s_t = num.alpha(ss), num.sigma(ss), num.sigma(tt)
+    h = (num.log_snr(ss) - num.log_snr(tt)) / 2
+    return (s_s / s_t)[..., None] * x + (a_s * (1 - _exp(-h)))[..., None] * x0_hat
+
+
+def exact_step_function() -> tuple[Callable[..., Any], str]:
+    """B3's ``exact_step`` from :mod:`s2n_theory.backward` when present, else the interim DDIM map."""
+    try:
+        from .backward import exact_step
+    except ImportError:
+        return ddim_step_until_b3, "DDIM map (B3 not available)"
+    return exact_step, "B3 exact step"
+
+
+def sn_clock_schedule(log_snr_min: float, log_snr_max: float) -> Schedule:
+    """SN space itself as a schedule: time is the clock u, α ≡ 1, σ = √u (so x = y), λ = −log u."""
+    return Schedule.from_edm_sigma(sp.sqrt(T), domain=(float(np.exp(-log_snr_max)), float(np.exp(-log_snr_min))),
+                                   name="sn-clock")
+
+
+def sn_trajectory(
+    schedule: Any,
+    log_snr_grid: np.ndarray,
+    denoiser: Callable[[Any, Any], Any],
+    y_start: np.ndarray,
+    *,
+    rho: float = 0.0,
+    noises: np.ndarray | None = None,
+    step: Callable[..., Any] | None = None,
+) -> np.ndarray:
+    """S2: run the exact step on the λ-grid (increasing λ: noise to data) under ``schedule``
+    and return the SN states y_i = x_i/α(t_i), shape (len(grid), n, d).
+
+    The start is x = α(t_0) y_start; ``noises[i]`` is the ξ of step i (shared across schedules).
+    """
+    num = _num(schedule, "numpy")
+    step = step or exact_step_function()[0]
+    times = num.t_of_log_snr(np.asarray(log_snr_grid, dtype=np.float64))
+    # Times stay float64 arrays: the compiled schedule evaluates a Python float in float32.
+    x = num.alpha(times[0]) * np.asarray(y_start, dtype=np.float64)
+    out = [x / num.alpha(times[0])]
+    for i in range(len(times) - 1):
+        t, s = times[i], times[i + 1]
+        x0_hat = denoiser(x, t)
+        kwargs = {"rho": rho, "noise": None if noises is None else noises[i]} if rho else {}
+        x = step(x, x0_hat, t, s, num.schedule, **kwargs)
+        out.append(x / num.alpha(s))
+    return np.stack(out)
+
+
+# ---------------------------------------------------------------------------- S3: the diffusion loss
+def loss_integrand_t(schedule: Schedule, mmse: Callable[[sp.Expr], sp.Expr] = MMSE) -> sp.Expr:
+    """S3: the integrand in t of the continuous-time diffusion loss, −½ λ′(t) e^{λ(t)} mmse(e^{λ(t)})."""
+    return -schedule.dlog_snr * sp.exp(schedule.log_snr) * mmse(sp.exp(schedule.log_snr)) / 2
+
+
+def loss_integrand_log_snr(mmse: Callable[[sp.Expr], sp.Expr] = MMSE, lam: sp.Symbol = LAMBDA) -> sp.Expr:
+    """S3: the integrand in λ, ½ e^λ mmse(e^λ) (integrated from λ(t_max) to λ(t_min))."""
+    return sp.exp(lam) * mmse(sp.exp(lam)) / 2
+
+
+def loss_antiderivative(schedule: Schedule, mmse: Callable[[sp.Expr], sp.Expr] = MMSE) -> sp.Expr:
+    """S3: G(λ(t)) with G(Λ) = ∫_0^Λ ½ e^v mmse(e^v) dv, so that ∫ (t-integrand) dt = G(λ_min…) − …."""
+    v = sp.Dummy("v", real=True)
+    return sp.Integral(loss_integrand_log_snr(mmse, v), (v, 0, schedule.log_snr))
+
+
+def _numeric_t_integrand(num: Any, t: np.ndarray, mse: np.ndarray) -> np.ndarray:
+    lam = num.log_snr(t)
+    return -num.dlog_snr(t) * np.exp(lam) * mse / 2
+
+
+def diffusion_loss_in_t(
+    schedule: Any,
+    mse_of_t: Callable[[np.ndarray], np.ndarray],
+    *,
+    segments: int = 24,
+    rtol: float = 1e-10,
+) -> Estimate:
+    """S3: L = −½ ∫_{t_min}^{t_max} λ′ e^λ mse(t) dt by adaptive Gauss–Legendre in t.
+
+    ``mse_of_t(t)`` is E‖x₀ − x̂₀(x_t, t)‖² at an array of times. Breakpoints sit at equal
+    steps of λ, where the integrand is smooth.
+    """
+    from .information import Estimate
+
+    num = _num(schedule, "numpy")
+    sched = num.schedule
+    lam_lo, lam_hi = (float(num.log_snr(np.float64(v))) for v in (sched.t_max, sched.t_min))
+    edges = num.t_of_log_snr(np.linspace(lam_hi, lam_lo, segments + 1))
+    edges[0], edges[-1] = sched.t_min, sched.t_max
+
+    def integrand(t: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return _numeric_t_integrand(num, t, np.asarray(mse_of_t(t.ravel())).reshape(t.shape))
+
+    q = integrate(integrand, edges[None, :], rtol=rtol, atol=0.0, max_panels=16)
+    return Estimate(q.value[0, 0], q.error[0, 0], "quadrature")
+
+
+def diffusion_loss_in_log_snr(
+    log_snr_min: float,
+    log_snr_max: float,
+    mmse_of_snr: Callable[[np.ndarray], np.ndarray],
+    *,
+    segments: int = 24,
+    rtol: float = 1e-10,
+) -> Estimate:
+    """S3: L = ½ ∫_{λ_min}^{λ_max} e^λ mmse(e^λ) dλ by adaptive Gauss–Legendre in λ."""
+    from .information import Estimate
+
+    edges = np.linspace(log_snr_min, log_snr_max, segments + 1)[None, :]
+
+    def integrand(lam: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        snr = np.exp(lam)
+        return snr * np.asarray(mmse_of_snr(snr.ravel())).reshape(lam.shape) / 2
+
+    q = integrate(integrand, edges, rtol=rtol, atol=0.0, max_panels=16)
+    return Estimate(q.value[0, 0], q.error[0, 0], "quadrature")
+
+
+def exact_denoiser_mse(mixture: Any, schedule: Any, *, rtol: float = 1e-12) -> Callable[[np.ndarray], np.ndarray]:
+    """E‖x₀ − x̂₀(x_t, t)‖² of the oracle's exact denoiser under ``schedule`` for 1-D mixture data.
+
+    For the exact denoiser E[x₀ x̂₀] = E[x̂₀²], so the error is E[x₀²] − ∫ p_t(x) x̂₀(x, t)² dx, with
+    p_t and x̂₀ from the oracle at (x, t, schedule) and the x-integral by adaptive Gauss–Legendre.
+    """
+    from .information import mixture_edges
+
+    num = _num(schedule, "numpy")
+    if mixture.dim != 1:
+        raise ValueError("exact_denoiser_mse integrates over x and needs 1-D data")
+    means = mixture.means[:, 0]
+    variances = mixture.full_covs()[:, 0, 0]
+    second_moment = float(mixture.weights @ (variances + means**2))
+
+    def mse(t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, dtype=np.float64)
+        a, s = num.alpha(t)[:, None], num.sigma(t)[:, None]
+        edges = mixture_edges(a * means, np.sqrt(a**2 * variances + s**2))
+
+        def integrand(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            tt = np.broadcast_to(t[rows, None], x.shape)
+            p = np.exp(mixture.log_prob(x[..., None], tt, num))
+            return np.stack([p * mixture.x0_hat(x[..., None], tt, num)[..., 0] ** 2, p])
+
+        q = integrate(integrand, edges, rtol=rtol, atol=1e-15)
+        return second_moment - q.value[0] / q.value[1]
+
+    return mse
