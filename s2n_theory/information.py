@@ -287,9 +287,7 @@ class Uniform(OneDimensional):
             log_z = log_hi + np.log1p(-np.exp(special.log_ndtr(lo) - log_hi))
             ra = np.exp(-0.5 * lo**2 - 0.5 * LOG_2PI - log_z)
             rb = np.exp(-0.5 * hi**2 - 0.5 * LOG_2PI - log_z)
-            shift = np.where(flip, -1.0, 1.0) * (ra - rb)
-            var_std = 1 + lo * ra - hi * rb - (ra - rb) ** 2
-            mean_tn = y / r + shift / r
+            var_std = 1 + lo * ra - hi * rb - (ra - rb) ** 2  # reflection leaves the variance unchanged
             var_tn = var_std / snr
             log_p_tn = log_z - np.log(r * width)
         narrow = r * width <= 6
@@ -411,7 +409,8 @@ def _quadrature_table(dist: OneDimensional, snr: np.ndarray) -> InfoTable:
         col = s[:, None]
         ref_var = 1 + col * v
 
-        def integrands(y: np.ndarray, rows: np.ndarray, col: np.ndarray = col, ref_var: np.ndarray = ref_var) -> np.ndarray:
+        def integrands(y: np.ndarray, rows: np.ndarray, col: np.ndarray = col,
+                       ref_var: np.ndarray = ref_var) -> np.ndarray:
             c, rv = col[rows], ref_var[rows]
             log_p, post_var = dist.channel(y, c)
             p = np.exp(log_p)
@@ -682,7 +681,8 @@ def parse_distribution(spec: str) -> Distribution:
         groups = args.split(";")
         if len(groups) != 3:
             raise SpecError("mixture: expected three ';'-separated lists: weights;means;variances")
-        w, m, v = (_numbers(g, f"mixture {label}") for g, label in zip(groups, ("weights", "means", "variances")))
+        labels = ("weights", "means", "variances")
+        w, m, v = (_numbers(g, f"mixture {label}") for g, label in zip(groups, labels, strict=True))
         if not (len(w) == len(m) == len(v)):
             raise SpecError(f"mixture: lists have different lengths ({len(w)}, {len(m)}, {len(v)})")
         if len(w) > MAX_COMPONENTS:
@@ -693,16 +693,17 @@ def parse_distribution(spec: str) -> Distribution:
 
 # ---------------------------------------------------------------------------- figure
 def reference_distributions() -> dict[str, Distribution]:
-    """The distributions of the report figure and the checks, all with unit variance except the 2-D mixture."""
+    """The distributions of the report figure: unit-variance Gaussian, binary and uniform, and two mixtures."""
     root3 = math.sqrt(3.0)
     return {
         "gaussian(1)": Gaussian(1.0),
         "binary": Binary(),
         "uniform(-sqrt3,sqrt3)": Uniform(-root3, root3),
         "mixture 1-D": Mixture1D((0.3, 0.5, 0.2), (-1.5, 0.2, 2.0), (0.1, 0.4, 0.05)),
-        "mixture 2-D (MC)": MixtureND((0.5, 0.3, 0.2), ((-1.0, 0.5), (1.0, -0.5), (0.0, 1.5)),
-                                      ([[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]], [[0.1, 0.0], [0.0, 0.1]]),
-                                      samples=4000, seed=1),
+        "mixture 2-D (MC, summed over d=2)": MixtureND(
+            (0.5, 0.3, 0.2), ((-1.0, 0.5), (1.0, -0.5), (0.0, 1.5)),
+            ([[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]], [[0.1, 0.0], [0.0, 0.1]]),
+            samples=4000, seed=1),
     }
 
 
@@ -727,7 +728,8 @@ def information_figure(path: Any, snr_range: tuple[float, float] = (1e-2, 1e3)) 
             ax_i.plot(grid, table.mutual_information.value, label=label)
             ax_m.plot(grid, table.mmse.value, label=label)
     ax_i.set(xscale="log", xlabel="snr", ylabel="I(snr) [nats]", title="mutual information I(x0; sqrt(snr) x0 + eps)")
-    ax_m.set(xscale="log", yscale="log", xlabel="snr", ylabel="mmse(snr)", title="mmse (summed over dimensions)")
+    ax_m.set(xscale="log", yscale="log", xlabel="snr", ylabel="mmse(snr)", title="mmse (summed over dimensions)",
+             ylim=(1e-5, 5))
     ax_i.axhline(math.log(2), color="grey", lw=0.6, ls=":")
     for ax in (ax_i, ax_m):
         ax.grid(alpha=0.3)

@@ -9,7 +9,7 @@ on the schedule only through its λ endpoints (S3).
 
 This module gives the map (t, x) ↔ (u, y) for any schedule (numeric) and its
 symbolic form, Itô's formula in both directions (S1), SN trajectories of the
-exact step (S2), and the diffusion loss as an integral in t or in λ (S3).
+exact step B3 (S2), and the diffusion loss as an integral in t or in λ (S3).
 """
 
 from __future__ import annotations
@@ -113,27 +113,6 @@ def ito_to_sn(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
 
 
 # ---------------------------------------------------------------------------- S2: trajectories
-def ddim_step_until_b3(x: Any, x0_hat: Any, t: Any, s: Any, schedule: Any, **_: Any) -> Any:
-    """The deterministic DDIM map (B3 at ρ = 0), used for S2 only where ``backward.exact_step`` is missing.
-
-    x_s = (σ_s/σ_t) x_t + α_s (1 − e^{−h}) x̂₀, h = (λ_s − λ_t)/2.
-    """
-    num = _num(schedule, _backend(x))
-    tt, ss = _like(t, x), _like(s, x)
-    a_s, s_s, s_t = num.alpha(ss), num.sigma(ss), num.sigma(tt)
-    h = (num.log_snr(ss) - num.log_snr(tt)) / 2
-    return (s_s / s_t)[..., None] * x + (a_s * (1 - _exp(-h)))[..., None] * x0_hat
-
-
-def exact_step_function() -> tuple[Callable[..., Any], str]:
-    """B3's ``exact_step`` from :mod:`s2n_theory.backward` when present, else the interim DDIM map."""
-    try:
-        from .backward import exact_step
-    except ImportError:
-        return ddim_step_until_b3, "DDIM map (B3 not available)"
-    return exact_step, "B3 exact step"
-
-
 def sn_clock_schedule(log_snr_min: float, log_snr_max: float) -> Schedule:
     """SN space itself as a schedule: time is the clock u, α ≡ 1, σ = √u (so x = y), λ = −log u."""
     return Schedule.from_edm_sigma(sp.sqrt(T), domain=(float(np.exp(-log_snr_max)), float(np.exp(-log_snr_min))),
@@ -150,13 +129,15 @@ def sn_trajectory(
     noises: np.ndarray | None = None,
     step: Callable[..., Any] | None = None,
 ) -> np.ndarray:
-    """S2: run the exact step on the λ-grid (increasing λ: noise to data) under ``schedule``
-    and return the SN states y_i = x_i/α(t_i), shape (len(grid), n, d).
+    """S2: run the exact step (B3, :func:`s2n_theory.backward.exact_step`, unless ``step`` is
+    given) on the λ-grid (increasing λ: noise to data) under ``schedule``; return the SN states
+    y_i = x_i/α(t_i), shape (len(grid), n, d).
 
     The start is x = α(t_0) y_start; ``noises[i]`` is the ξ of step i (shared across schedules).
     """
     num = _num(schedule, "numpy")
-    step = step or exact_step_function()[0]
+    if step is None:
+        from .backward import exact_step as step
     times = num.t_of_log_snr(np.asarray(log_snr_grid, dtype=np.float64))
     # Times stay float64 arrays: the compiled schedule evaluates a Python float in float32.
     x = num.alpha(times[0]) * np.asarray(y_start, dtype=np.float64)

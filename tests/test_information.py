@@ -279,9 +279,11 @@ def test_i3_injected_errors_fail(monkeypatch):
     assert not _run(checks.check_i3).passed
     monkeypatch.setattr(checks, "ONE_D", {"mixture": checks.ONE_D["mixture"]})
     original = information.mmse_derivative
-    monkeypatch.setattr(information, "mmse_derivative",
-                        lambda d, s, with_error=False: tuple(np.asarray(v) * f for v, f in
-                                                             zip(original(d, s, with_error=True), (1.001, 1.0))))
+    def wrong_derivative(d, s, with_error=False):
+        value, error = original(d, s, with_error=True)
+        return 1.001 * np.asarray(value), error
+
+    monkeypatch.setattr(information, "mmse_derivative", wrong_derivative)
     assert not _run(checks.check_i3_quadrature).passed
     original_terms = MixtureND.per_sample
 

@@ -237,4 +237,5 @@ def check_i5_quadrature(schedule: Schedule, level: str) -> Outcome:
         shown.append(f"{name}: L={float(loss.value):.10g}, dI={gap:.10g}")
         if diff > tolerance:
             failed.append(name)
-    return Outcome(not failed, "numeric", worst, (f"failed: {', '.join(failed)}; " if failed else "") + "; ".join(shown))
+    prefix = f"failed: {', '.join(failed)}; " if failed else ""
+    return Outcome(not failed, "numeric", worst, prefix + "; ".join(shown))
