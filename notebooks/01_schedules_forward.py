@@ -24,7 +24,6 @@
 # claim is asserted.
 
 # %%
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -25,12 +25,11 @@
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import sympy as sp
 import torch
 from IPython.display import Math, display
 
-from s2n_theory import S, T, backward, figures, forward, inference
+from s2n_theory import S, backward, figures, forward, inference
 from s2n_theory.library import builtin_names, get_schedule
 from s2n_theory.schedule import Schedule
 from verification import registry

@@ -30,7 +30,7 @@ import sympy as sp
 from IPython.display import Image, Math, display
 
 from s2n_theory import figures, information, snspace
-from s2n_theory.information import Binary, Gaussian, Mixture1D, Uniform, mmse, mutual_information
+from s2n_theory.information import Binary, Mixture1D, Uniform, mmse, mutual_information
 from s2n_theory.library import builtin_names, get_schedule
 from verification import registry
 
@@ -122,7 +122,8 @@ for name in ("vp-linear", "rectified-flow"):
     num = get_schedule(name).lambdify("numpy")
     t = np.linspace(0.2, 0.8, 7)
     rate = information.time_rate(num.dlog_snr(t), num.snr(t), mmse(data, num.snr(t)))
-    fd = information.finite_difference(lambda tt, num=num: mutual_information(data, num.snr(tt)), t, 0.01 * np.ones_like(t))
+    fd = information.finite_difference(lambda tt, num=num: mutual_information(data, num.snr(tt)), t,
+                                       0.01 * np.ones_like(t))
     assert np.all(rate < 0)
     assert np.allclose(fd.value, rate, rtol=1e-6), (name, fd.value, rate)
 print("I2 ✓ on vp-linear and rectified-flow")

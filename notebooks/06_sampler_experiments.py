@@ -52,7 +52,7 @@ orders = {m: figures.convergence_order(rows, m) for m in ("exact", "euler", "heu
 print("fitted log-log slopes:", {k: round(v, 2) for k, v in orders.items()})
 for method in orders:
     errors = [r["error"] for r in sorted(rows, key=lambda r: r["nfe"]) if r["method"] == method]
-    assert all(b < a for a, b in zip(errors, errors[1:])), (method, errors)  # more NFE, less error
+    assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), (method, errors)  # more NFE, less error
     assert orders[method] < -0.8, orders
 assert orders["heun"] < orders["euler"] - 0.2, orders  # the second-order method converges faster
 

@@ -54,12 +54,11 @@ def verify(
         None, "--report", help="Write a report here: index.html, report.md and figures/*.png (no network, no JS)."),
 ) -> None:
     """Check every claim of THEORY.md on the general schedule and every built-in (or those given)."""
+    import torch
     from rich.console import Console
 
     from s2n_theory.library import get_schedule
     from verification import registry
-
-    import torch
 
     # The checks' tensors are small: one thread avoids pool start-up and contention costs.
     torch.set_num_threads(1)

@@ -58,10 +58,9 @@ def demo_mixture() -> Any:
 # ----------------------------------------------------------------------------- schedules (F1)
 def schedule_curves(name: str, points: int = 200) -> dict[str, np.ndarray]:
     """α, σ, λ, g² of a schedule on its domain; ``tau`` is t rescaled to [0, 1]."""
-    from .library import get_schedule
-
     from . import numeric
     from .expressions import T
+    from .library import get_schedule
 
     schedule = get_schedule(name)
     # Stay a hair inside the domain: some built-ins have λ = ±∞ or g² = 0 exactly at an end.
@@ -184,6 +183,8 @@ def rho_trajectories_figure(
     denoiser = mixture.denoiser(sched)
     fig, axes = plt.subplots(1, len(rhos) + 1, figsize=(3.6 * (len(rhos) + 1), 3.6))
     ends, pvalues = {}, {}
+    t_end = float(grid[-1])
+    target = mixture.marginal(t_end, sched)
     for ax, rho in zip(axes, rhos, strict=False):
         states = [x_start[:paths_shown, 0].clone()]
         result = sample(denoiser, x_start, sched, grid, method="exact", rho=float(rho), generator=seed + 1,
@@ -194,10 +195,8 @@ def rho_trajectories_figure(
         ax.grid(alpha=0.3)
         end = result.samples[:, 0].numpy()
         ends[float(rho)] = end
-        t_end = float(grid[-1])
-        pvalues[float(rho)] = float(kstest(end, lambda v: mixture_cdf(mixture.marginal(t_end, sched), v)).pvalue)
+        pvalues[float(rho)] = float(kstest(end, lambda v: mixture_cdf(target, v)).pvalue)
     ax = axes[-1]
-    t_end = float(grid[-1])
     xs = np.linspace(-4.5, 4.0, 400)
     for rho, end in ends.items():
         ax.hist(end, bins=70, density=True, histtype="step", lw=1.2, label=f"ρ = {rho:g}  (KS p = {pvalues[rho]:.2f})")
