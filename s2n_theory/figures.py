@@ -110,7 +110,7 @@ def mixture_cdf(mixture: Any, x: np.ndarray) -> np.ndarray:
 
 def forward_histogram_figure(
     path: str | Path | None = None,
-    schedule: str = "vp-linear",
+    schedule: Any = "vp-linear",
     n: int | None = None,
     fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     seed: int = 0,
@@ -144,7 +144,7 @@ def forward_histogram_figure(
         ax.plot(grid, density, color="black", lw=1.3, label="exact p_t")
         ax.set(title=f"t = {t:.3g}\nKS p = {pvalue:.2f}", xlabel="x")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"forward process on {schedule}: {n} samples through the F3 kernel vs the exact marginal")
+    fig.suptitle(f"forward process on {sched.name}: {n} samples through the F3 kernel vs the exact marginal")
     fig.tight_layout()
     _save(fig, path)
     return fig, {"times": times, "ks_pvalues": np.array(pvalues), "n": n}
@@ -153,7 +153,7 @@ def forward_histogram_figure(
 # ----------------------------------------------------------------------------- ρ-family trajectories
 def rho_trajectories_figure(
     path: str | Path | None = None,
-    schedule: str = "vp-linear",
+    schedule: Any = "vp-linear",
     rhos: Sequence[float] = (0.0, 0.5, 1.0),
     steps: int | None = None,
     n: int | None = None,
@@ -203,7 +203,7 @@ def rho_trajectories_figure(
     ax.plot(xs, np.exp(mixture.log_prob(xs[:, None], t_end, sched)), color="black", lw=1.2, label="exact p_t_min")
     ax.set(title="end points", xlabel="x")
     ax.legend(fontsize=7)
-    fig.suptitle(f"ρ-family (B3 exact step, oracle x̂₀) on {schedule}, {steps} uniform-λ steps, {n} samples")
+    fig.suptitle(f"ρ-family (B3 exact step, oracle x̂₀) on {sched.name}, {steps} uniform-λ steps, {n} samples")
     fig.tight_layout()
     _save(fig, path)
     return fig, {"ks_pvalues": pvalues, "ends": ends, "steps": steps, "n": n}
@@ -211,7 +211,7 @@ def rho_trajectories_figure(
 
 # ----------------------------------------------------------------------------- error vs NFE
 def error_vs_nfe(
-    schedule: str = "vp-linear",
+    schedule: Any = "vp-linear",
     methods: Sequence[str] = ("exact", "euler", "heun"),
     nfes: Sequence[int] | None = None,
     grid_kind: str = "uniform-lambda",
@@ -246,7 +246,7 @@ def error_vs_nfe(
                 continue
             result = sample(denoiser, x_start, sched, time_grid(sched, steps, grid_kind), method=method)
             error = float((result.samples - reference).abs().mean())
-            rows.append({"schedule": schedule, "method": method, "grid": grid_kind, "steps": steps,
+            rows.append({"schedule": sched.name, "method": method, "grid": grid_kind, "steps": steps,
                          "nfe": result.nfe, "error": error})
     return rows
 
