@@ -18,25 +18,23 @@ when the environment variable ``S2N_FAST=1`` is set (tests, CI) and to larger on
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FAST = os.environ.get("S2N_FAST", "0").lower() not in ("", "0", "false", "no")
-"""True when ``S2N_FAST`` asks for small sizes (tests and CI)."""
-
 
 def fast() -> bool:
-    """Read ``S2N_FAST`` now (the module constant is read at import)."""
+    """True when the environment variable ``S2N_FAST`` asks for small sizes (tests and CI)."""
     return os.environ.get("S2N_FAST", "0").lower() not in ("", "0", "false", "no")
 
 
 def _plt() -> Any:
     import matplotlib
 
-    if "matplotlib.pyplot" not in __import__("sys").modules:
+    if "matplotlib.pyplot" not in sys.modules:  # a notebook keeps its inline backend
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
