@@ -50,14 +50,15 @@ def verify(
         help="Built-in name (with parameters), 'general', or a spec 'alpha=…; lambda=…' (repeatable)."),
     level: str = typer.Option("quick", "--level", help="quick or full."),
     json_path: Path = typer.Option(None, "--json", help="Write results and summary as JSON here."),
+    report_dir: Path = typer.Option(
+        None, "--report", help="Write a report here: index.html, report.md and figures/*.png (no network, no JS)."),
 ) -> None:
     """Check every claim of THEORY.md on the general schedule and every built-in (or those given)."""
+    import torch
     from rich.console import Console
 
     from s2n_theory.library import get_schedule
     from verification import registry
-
-    import torch
 
     # The checks' tensors are small: one thread avoids pool start-up and contention costs.
     torch.set_num_threads(1)
@@ -82,6 +83,11 @@ def verify(
     if json_path is not None:
         payload = {"results": [r.to_dict() for r in results], "summary": summary}
         json_path.write_text(json.dumps(payload, indent=2))
+    if report_dir is not None:
+        from verification.report import write_report
+
+        written = write_report(results, report_dir)
+        console.print(f"report: {written['html']} and {written['markdown']} ({len(written['figures'])} figures)")
     if summary["fail"] or summary["error"]:
         raise typer.Exit(1)
 

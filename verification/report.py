@@ -1,0 +1,170 @@
+"""The visual verification report: ``s2n verify --report DIR``.
+
+:func:`write_report` turns the registry's results into ``DIR/index.html`` (inline CSS, no
+JavaScript, no network: the page only references image files next to it) and ``DIR/report.md``,
+both with
+
+* a claim × schedule matrix (one cell per claim and schedule, the worst status of its checks),
+* the full table of checks (claim, schedule, method, status, residual, time, detail),
+* the figures of :mod:`s2n_theory.figures` as PNG files under ``DIR/figures/``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .registry import STATUSES, CheckResult
+
+FIGURE_DIR = "figures"
+_COLOURS = {"pass": "#1b7f3b", "fail": "#b3261e", "error": "#8e24aa", "skip": "#9a7b00"}
+_SYMBOLS = {"pass": "✓", "fail": "✗", "error": "!", "skip": "–"}
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1150px;
+       color: #1d1d1f; background: #ffffff; line-height: 1.4; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.summary span { display: inline-block; margin-right: 1.2em; font-weight: 600; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+th, td { border: 1px solid #d0d0d0; padding: 3px 7px; text-align: left; vertical-align: top; }
+th { background: #f1f3f5; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.cell { text-align: center; font-weight: 700; color: #fff; }
+.pass { background: #1b7f3b; } .fail { background: #b3261e; } .error { background: #8e24aa; }
+.skip { background: #c9a400; } .none { background: #eee; color: #999; }
+td.status { font-weight: 700; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #e0e0e0; }
+figcaption { font-size: 0.9em; color: #444; }
+.detail { color: #555; max-width: 38em; }
+"""
+
+
+def _as_results(results: Iterable[CheckResult | dict]) -> list[CheckResult]:
+    out = []
+    for r in results:
+        out.append(r if isinstance(r, CheckResult) else CheckResult(**{k: r[k] for k in (
+            "claim", "schedule", "method", "status", "residual", "seconds", "detail") if k in r}))
+    return out
+
+
+def _ordered(values: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        seen.setdefault(v, None)
+    return list(seen)
+
+
+def matrix(results: Sequence[CheckResult]) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
+    """Claims, schedules and the status shown per (claim, schedule)."""
+    claims, schedules = _ordered(r.claim for r in results), _ordered(r.schedule for r in results)
+    statuses: dict[tuple[str, str], set[str]] = {}
+    for r in results:
+        statuses.setdefault((r.claim, r.schedule), set()).add(r.status)
+    # error beats fail beats pass beats skip: a skipped check never hides a passing one.
+    cells = {key: next(s for s in ("error", "fail", "pass", "skip") if s in found) for key, found in statuses.items()}
+    return claims, schedules, cells
+
+
+def summary(results: Sequence[CheckResult]) -> dict[str, int]:
+    counts = {s: 0 for s in STATUSES}
+    for r in results:
+        counts[r.status] += 1
+    return counts
+
+
+def _residual(r: CheckResult) -> str:
+    return "-" if r.residual is None else f"{r.residual:.2e}"
+
+
+def _html(results: Sequence[CheckResult], figure_captions: dict[str, str], title: str) -> str:
+    e = html.escape
+    claims, schedules, cells = matrix(results)
+    counts = summary(results)
+    total = sum(r.seconds for r in results)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>Generated {e(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}: "
+        f"{len(results)} checks of the claims of THEORY.md in {total:.1f} s.</p>",
+        '<p class="summary">' + "".join(
+            f'<span style="color:{_COLOURS[s]}">{counts[s]} {s}</span>' for s in STATUSES) + "</p>",
+        "<h2>Claims × schedules</h2>",
+        "<p>Each cell is the worst status of the claim's checks on that schedule "
+        "(✓ pass, ✗ fail, ! error, – skip; a skip never hides a pass).</p>",
+        "<table><tr><th>claim</th>" + "".join(f"<th>{e(s)}</th>" for s in schedules) + "</tr>",
+    ]
+    for c in claims:
+        row = [f"<td><b>{e(c)}</b></td>"]
+        for s in schedules:
+            status = cells.get((c, s))
+            row.append(f'<td class="cell {status or "none"}">{_SYMBOLS.get(status, "")}</td>')
+        parts.append("<tr>" + "".join(row) + "</tr>")
+    parts.append("</table>")
+    if figure_captions:
+        parts.append("<h2>Figures</h2>")
+        for name, caption in figure_captions.items():
+            parts.append(f'<figure><img src="{FIGURE_DIR}/{e(name)}" alt="{e(caption)}">'
+                         f"<figcaption>{e(caption)}</figcaption></figure>")
+    parts += [
+        "<h2>All checks</h2>",
+        "<table><tr><th>claim</th><th>schedule</th><th>method</th><th>status</th><th>residual</th>"
+        "<th>time</th><th>detail</th></tr>",
+    ]
+    for r in results:
+        parts.append(
+            f"<tr><td>{e(r.claim)}</td><td>{e(r.schedule)}</td><td>{e(r.method)}</td>"
+            f'<td class="status" style="color:{_COLOURS[r.status]}">{e(r.status)}</td>'
+            f'<td class="num">{_residual(r)}</td><td class="num">{r.seconds:.2f} s</td>'
+            f'<td class="detail">{e(r.detail)}</td></tr>')
+    parts += ["</table>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(results: Sequence[CheckResult], figure_captions: dict[str, str], title: str) -> str:
+    claims, schedules, cells = matrix(results)
+    counts = summary(results)
+    lines = [f"# {title}", "", f"{len(results)} checks: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES) + ".",
+             "", "## Claims × schedules", "",
+             "Worst status of the claim's checks per schedule (✓ pass, ✗ fail, ! error, – skip).", "",
+             "| claim | " + " | ".join(schedules) + " |", "|---" * (len(schedules) + 1) + "|"]
+    for c in claims:
+        lines.append(f"| {c} | " + " | ".join(_SYMBOLS.get(cells.get((c, s)) or "", " ") for s in schedules) + " |")
+    if figure_captions:
+        lines += ["", "## Figures", ""]
+        for name, caption in figure_captions.items():
+            lines += [f"![{caption}]({FIGURE_DIR}/{name})", "", f"*{caption}*", ""]
+    lines += ["", "## All checks", "", "| claim | schedule | method | status | residual | time | detail |",
+              "|---|---|---|---|---:|---:|---|"]
+    for r in results:
+        lines.append(f"| {r.claim} | {_md_cell(r.schedule)} | {r.method} | {r.status} | {_residual(r)} | "
+                     f"{r.seconds:.2f} s | {_md_cell(r.detail)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: Iterable[CheckResult | dict], directory: str | Path, figures: bool = True,
+                 title: str = "s2n-theory verification report") -> dict[str, Any]:
+    """Write ``index.html``, ``report.md`` and (with ``figures``) ``figures/*.png`` into ``directory``.
+
+    Returns the paths written: ``{"html": ..., "markdown": ..., "figures": [...]}``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = _as_results(results)
+    captions: dict[str, str] = {}
+    if figures:
+        from s2n_theory.figures import write_all
+
+        captions = write_all(directory / FIGURE_DIR)
+    index = directory / "index.html"
+    index.write_text(_html(rows, captions, title), encoding="utf-8")
+    markdown = directory / "report.md"
+    markdown.write_text(_markdown(rows, captions, title), encoding="utf-8")
+    return {"html": index, "markdown": markdown, "figures": [directory / FIGURE_DIR / n for n in captions]}
