@@ -540,3 +540,28 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
         plt.close(fig)
         made.append(path)
     return made
+
+
+def markdown_rows(out: Path | str, metrics: list[str], keys: tuple[str, ...] = ("method", "nfe", "rho", "gamma",
+                                                                                "delta")) -> str:
+    """The rows of a sweep as a Markdown table: settings, then each metric as ``value [lo, hi]``."""
+    rows = sorted(read_rows(out), key=_sort_key)
+    head = "| " + " | ".join(list(keys) + [f"{m} [95% CI]" for m in metrics]) + " |"
+    lines = [head, "|" + "---|" * (len(keys) + len(metrics))]
+    for r in rows:
+        cells = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for k in keys]
+        cells += [f"{r[m]:.4g} [{r[m + '_lo']:.4g}, {r[m + '_hi']:.4g}]" if m in r else "-" for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_comparisons(out: Path | str, metric: str, n_boot: int = 500) -> str:
+    """:func:`paired_comparisons` as a Markdown table."""
+    found = paired_comparisons(out, metric, n_boot)
+    lines = [f"| method | NFE | ρ | baseline {metric} (γ=δ=0) | best (γ, δ) | best {metric} | best − baseline "
+             f"[95% paired CI] | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for c in found:
+        lines.append(f"| {c['method']} | {c['nfe']} | {c['rho']:g} | {c['baseline']:.4g} | "
+                     f"({c['best_gamma']:g}, {c['best_delta']:g}) | {c['best']:.4g} | "
+                     f"{c['diff']:+.3g} [{c['diff_lo']:+.3g}, {c['diff_hi']:+.3g}] | {c['verdict']} |")
+    return "\n".join(lines)

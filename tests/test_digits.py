@@ -75,3 +75,15 @@ def test_trained_checkpoint_beats_gaussian_fit():
     fdd_model = digits.frechet_digits_distance(samples, xt)
     fdd_fit = digits.frechet_digits_distance(digits.gaussian_fit_samples(600, seed=3), xt)
     assert fdd_model < 0.5 * fdd_fit
+
+
+@pytest.mark.skipif(not CHECKPOINT.exists(), reason="no committed digits checkpoint")
+def test_digits_sweep_row_has_fdd_with_interval(tmp_path):
+    from s2n_theory import sweep
+
+    cfg = sweep.load_config(None, dict(out=str(tmp_path / "d"), target="digits", checkpoint=str(CHECKPOINT),
+                                       nfe=[8], methods=["exact"], rho=[1.0], samples=200, bootstrap=10,
+                                       metrics=["fdd", "fd"]))
+    (row,) = sweep.run_sweep(cfg, executor="serial", figures=False)
+    assert row["finite"] and row["nfe"] == 8
+    assert row["fdd_lo"] <= row["fdd_hi"] and row["fd"] > 0
