@@ -483,16 +483,16 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
         ax.errorbar(xs, ys, yerr=None if np.isnan(yerr).any() else yerr, marker="o", capsize=3, label=label)
 
     def lines(by: tuple[str, ...], xkey: str, keep, name: str, xlabel: str, logx: bool = False) -> None:
-        subset = [r for r in rows if keep(r)]
-        if len({r[xkey] for r in subset}) < 2:
+        groups: dict[tuple, list] = {}
+        for r in rows:
+            if keep(r):
+                groups.setdefault(tuple(r[k] for k in by), []).append(r)
+        groups = {k: v for k, v in groups.items() if len({r[xkey] for r in v}) > 1}
+        if not groups:
             return
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        groups: dict[tuple, list] = {}
-        for r in subset:
-            groups.setdefault(tuple(r[k] for k in by), []).append(r)
         for key, members in sorted(groups.items()):
-            if len(members) > 1:
-                errorbar(ax, members, xkey, ", ".join(f"{k}={v}" for k, v in zip(by, key)))
+            errorbar(ax, members, xkey, ", ".join(f"{k}={v}" for k, v in zip(by, key)))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{metric} (95% bootstrap CI)")
         if logx:
