@@ -19,12 +19,12 @@ FIGURES.mkdir(parents=True, exist_ok=True)
 STUDIES = {"mixture16d": (["sw", "fd"], "sw"), "digits": (["fdd", "fd", "sw"], "fdd")}
 parts = []
 for prefix, (metrics, main) in STUDIES.items():
-    for study in ("gamma", "gamma_delta", "rho", "nfe"):
+    for study in ("gamma", "gamma_confirm", "gamma_delta", "rho", "nfe"):
         out = ROOT / f"{prefix}_{study}"
         if not (out / "results.jsonl").exists():
             continue
         parts.append(f"### {prefix}_{study}\n\n{sweep.markdown_rows(out, metrics)}\n")
-        if study in ("gamma", "gamma_delta"):
+        if study in ("gamma", "gamma_confirm", "gamma_delta"):
             for metric in metrics[:2]:
                 parts.append(f"Best vs baseline by {metric} (paired bootstrap, 500 replicates):\n\n"
                              f"{sweep.markdown_comparisons(out, metric)}\n")
