@@ -82,7 +82,7 @@ class EDMDenoiser(nn.Module):
         self.register_buffer("freqs", torch.randn(c.frequencies, generator=torch.Generator().manual_seed(0)) * 4.0)
         widths = [DIM + 2 * c.frequencies] + [c.hidden] * c.layers
         blocks: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in zip(widths[:-1], widths[1:], strict=False):
             blocks += [nn.Linear(a, b), nn.SiLU()]
         blocks.append(nn.Linear(widths[-1], DIM))
         self.net = nn.Sequential(*blocks)
@@ -154,7 +154,7 @@ def train(out: Path | str | None, config: TrainConfig | None = None, progress: b
         sched.step()
         with torch.no_grad():
             decay = min(cfg.ema, (1.0 + k) / (10.0 + k))  # warm-up: short runs are not dominated by the init
-            for pe, pm in zip(ema.parameters(), model.parameters()):
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=False):
                 pe.lerp_(pm, 1.0 - decay)
         running += float(loss.detach())
         every = max(1, min(100, cfg.steps // 20))
@@ -187,7 +187,7 @@ def _plot_curve(curve: list[tuple[int, float]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     if curve:
-        ax.plot(*zip(*curve))
+        ax.plot(*zip(*curve, strict=False))
     ax.set_xlabel("step")
     ax.set_ylabel("EDM loss (running mean)")
     ax.set_yscale("log")

@@ -7,9 +7,10 @@ methods × ρ × γ × δ × seeds, run on one *target*:
   left is the sampler's discretization; the reference set is fresh exact samples of the data;
 * ``digits`` — the learned EDM denoiser of :mod:`s2n_theory.digits` (``checkpoint``), used through
   the P2 bridge; the reference set is the held-out test split;
-* ``module:callable`` — any user denoiser: ``callable()`` (or the object itself, if it is not a
-  factory) must give ``D(y, sigma)`` in EDM form (``edm = true``, the default; wrapped with P2) or
-  ``denoiser(x, t) -> x̂₀`` (``edm = false``); ``reference`` is an optional .npy of data samples.
+* ``module:callable`` — any user denoiser (a class is instantiated with no arguments, any other
+  object is used as it is): ``D(y, sigma)`` in EDM form (``edm = true``, the default; wrapped with
+  P2) or ``denoiser(x, t) -> x̂₀`` (``edm = false``), working on flat (n, dim) tensors; ``dim`` is
+  its ``dim`` attribute or the width of ``reference``, an optional .npy of data samples.
 
 Every run gives one row: the settings, the NFE actually used, wall time, and each metric with a
 percentile bootstrap interval (:func:`s2n_theory.metrics.bootstrap_ci`). Rows are appended to
@@ -221,10 +222,11 @@ def load_target(target: str, checkpoint: str | None, edm: bool, reference: str |
         obj = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise SweepError(f"cannot import target {target!r}: {exc}") from exc
-    model = obj() if isinstance(obj, type) or getattr(obj, "__s2n_factory__", False) else obj
+    model = obj() if isinstance(obj, type) else obj
     ref = None
     if reference:
-        ref = torch.as_tensor(np.load(reference), dtype=torch.float64).reshape(-1, int(np.prod(np.load(reference).shape[1:])))
+        data = np.load(reference)
+        ref = torch.as_tensor(data, dtype=torch.float64).reshape(data.shape[0], -1)
     dim = int(getattr(model, "dim", ref.shape[1] if ref is not None else 0))
     if dim <= 0:
         raise SweepError("a module target needs a `dim` attribute or a reference .npy to know the data size")
@@ -404,7 +406,8 @@ def _execute(todo: list[dict[str, Any]], out: str | None, executor: str, workers
                 yield future.result()
         return
     try:
-        from distributed import Client, LocalCluster, as_completed as dask_completed
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise SweepError("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from exc
     cluster = None
@@ -492,7 +495,7 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
             return
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         for key, members in sorted(groups.items()):
-            errorbar(ax, members, xkey, ", ".join(f"{k}={v}" for k, v in zip(by, key)))
+            errorbar(ax, members, xkey, ", ".join(f"{k}={v}" for k, v in zip(by, key, strict=False)))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{metric} (95% bootstrap CI)")
         if logx:
@@ -517,7 +520,7 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
     panels = {k: v for k, v in panels.items() if len({r["gamma"] for r in v}) > 1 and len({r["delta"] for r in v}) > 1}
     if panels:
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-        for ax, ((method, nfe), members) in zip(axes[0], sorted(panels.items())):
+        for ax, ((method, nfe), members) in zip(axes[0], sorted(panels.items()), strict=False):
             gammas = sorted({r["gamma"] for r in members})
             deltas = sorted({r["delta"] for r in members})
             table = np.full((len(deltas), len(gammas)), np.nan)

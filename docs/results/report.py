@@ -18,7 +18,7 @@ FIGURES = Path("docs/figures")
 FIGURES.mkdir(parents=True, exist_ok=True)
 STUDIES = {"mixture16d": (["sw", "fd"], "sw"), "digits": (["fdd", "fd", "sw"], "fdd")}
 parts = []
-for prefix, (metrics, main) in STUDIES.items():
+for prefix, (metrics, _main) in STUDIES.items():
     for study in ("gamma", "gamma_confirm", "gamma_delta", "rho", "nfe"):
         out = ROOT / f"{prefix}_{study}"
         if not (out / "results.jsonl").exists():
