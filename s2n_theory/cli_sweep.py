@@ -30,7 +30,8 @@ def _ints(values: list[str] | None) -> list[int] | None:
 @app.command()
 @user_errors_exit_2
 def sweep(
-    config: Path = typer.Option(None, "--config", "-c", help="TOML file with a [sweep] table (see configs/)."),
+    config: Path = typer.Option(None, "--config", "-c",
+                                help="TOML file whose sweep table (or top level) holds the settings (see configs/)."),
     out: Path = typer.Option(None, "--out", "-o", help="Output directory (results.csv/json, figures/)."),
     target: str = typer.Option(None, "--target", help="mixture:NAME, digits, or module:callable."),
     checkpoint: str = typer.Option(None, "--checkpoint", help="Digits checkpoint (model.pt or its directory)."),
