@@ -1,0 +1,95 @@
+"""Commands ``s2n sweep`` (sampler hyperparameter grids, :mod:`s2n_theory.sweep`) and
+``s2n train digits`` (the learned digits denoiser, :mod:`s2n_theory.digits`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .cli import _split, app, user_errors_exit_2
+from .errors import S2NError
+
+
+def _floats(values: list[str] | None) -> list[float] | None:
+    parts = _split(values)
+    if parts is None:
+        return None
+    try:
+        return [float(p) for p in parts]
+    except ValueError as exc:
+        raise S2NError(f"expected numbers, got {parts}") from exc
+
+
+def _ints(values: list[str] | None) -> list[int] | None:
+    floats = _floats(values)
+    return None if floats is None else [int(v) for v in floats]
+
+
+@app.command()
+@user_errors_exit_2
+def sweep(
+    config: Path = typer.Option(None, "--config", "-c",
+                                help="TOML file whose sweep table (or top level) holds the settings (see configs/)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output directory (results.csv/json, figures/)."),
+    target: str = typer.Option(None, "--target", help="mixture:NAME, digits, or module:callable."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Digits checkpoint (model.pt or its directory)."),
+    schedule: list[str] = typer.Option(None, "--schedule", "-s", help="Schedules (repeatable)."),
+    grid: list[str] = typer.Option(None, "--grid", help="Grid kinds: uniform-t, uniform-lambda, karras."),
+    exponent: list[str] = typer.Option(None, "--exponent", help="Karras grid exponents."),
+    nfe: list[str] = typer.Option(None, "--nfe", help="Target NFE values (comma-separated or repeated)."),
+    method: list[str] = typer.Option(None, "--method", help="exact, euler, heun."),
+    rho: list[str] = typer.Option(None, "--rho", help="Stochasticity values."),
+    gamma: list[str] = typer.Option(None, "--gamma", help="B4 gamma values."),
+    delta: list[str] = typer.Option(None, "--delta", help="B4 delta values."),
+    seed: list[str] = typer.Option(None, "--seed", help="Seeds."),
+    samples: int = typer.Option(None, "--samples", help="Samples per run."),
+    metrics: list[str] = typer.Option(None, "--metric", help="sw, mmd, fd, fdd (digits)."),
+    bootstrap: int = typer.Option(None, "--bootstrap", help="Bootstrap replicates per metric (0: none)."),
+    device: str = typer.Option(None, "--device", help="cpu or cuda."),
+    executor: str = typer.Option("local", "--executor", help="local (processes), serial, or dask."),
+    workers: int = typer.Option(None, "--workers", help="Local worker processes (default: CPU count)."),
+    scheduler_address: str = typer.Option(None, "--scheduler-address", help="Dask scheduler, tcp://host:port."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Run a grid of sampler settings (schedule, grid, NFE, method, rho, gamma, delta, seeds) on a target."""
+    from . import sweep as sw
+
+    overrides = {"out": str(out) if out else None, "target": target, "checkpoint": checkpoint,
+                 "schedules": _split(schedule), "grids": _split(grid), "exponents": _floats(exponent),
+                 "nfe": _ints(nfe), "methods": _split(method), "rho": _floats(rho), "gamma": _floats(gamma),
+                 "delta": _floats(delta), "seeds": _ints(seed), "samples": samples, "metrics": _split(metrics),
+                 "bootstrap": bootstrap, "device": device}
+    cfg = sw.load_config(config, {k: v for k, v in overrides.items() if v is not None})
+    rows = sw.run_sweep(cfg, executor=executor, workers=workers, scheduler_address=scheduler_address,
+                        progress=progress)
+    typer.echo(f"{len(rows)} runs in {cfg.out}/results.csv; figures in {cfg.out}/figures/")
+
+
+@app.command()
+@user_errors_exit_2
+def train(
+    what: str = typer.Argument(..., help="What to train: digits."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for model.pt, curve.csv, curve.png."),
+    steps: int = typer.Option(20_000, "--steps"),
+    batch: int = typer.Option(256, "--batch"),
+    lr: float = typer.Option(2e-3, "--lr"),
+    hidden: int = typer.Option(256, "--hidden"),
+    layers: int = typer.Option(3, "--layers"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train the EDM-preconditioned digits denoiser on CPU and report its FDD against the Gaussian fit."""
+    if what != "digits":
+        raise S2NError(f"unknown training target {what!r} (choose digits)")
+    import torch
+
+    from . import digits
+
+    torch.set_num_threads(threads)
+    cfg = digits.TrainConfig(steps=steps, batch=batch, lr=lr, hidden=hidden, layers=layers, seed=seed)
+    digits.train(out, cfg, progress=progress)
+    report = json.loads((out / "evaluation.json").read_text())
+    typer.echo(json.dumps(report, indent=2))
