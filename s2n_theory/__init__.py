@@ -7,7 +7,7 @@ The mathematics is specified in THEORY.md (claims F1…I5); each module derives 
 from .errors import ExpressionError, S2NError, ScheduleError, SpecError
 from .expressions import T, parse_expression
 from .library import BUILTINS, builtin_names, get_schedule
-from .schedule import LAMBDA, S, NumericSchedule, Schedule
+from .schedule import LAMBDA, NumericSchedule, S, Schedule
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from s2n_theory import Schedule, get_schedule
+from s2n_theory import Schedule
 from s2n_theory.metrics import mmd, sliced_wasserstein
 from s2n_theory.sampling import sample, time_grid
 

@@ -117,7 +117,7 @@ def check_m1(schedule: Schedule, level: str) -> Outcome:
     tests = 3 * len(checkpoints)
     z_star = _z_threshold(tests)
     worst_z, worst_p = 0.0, 1.0
-    for index, k in enumerate(checkpoints):
+    for index in range(len(checkpoints)):
         mean, std = float(mean_true[index]), float(np.sqrt(var_true[index]))
         xs = path[index, :, 0].numpy()
         z_mean = (xs.mean() - mean) / (std / np.sqrt(paths))
