@@ -14,7 +14,8 @@ import time
 import numpy as np
 import torch
 
-from s2n_theory import get_schedule
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule_spec import get_schedule
 
 
 def hand_written(xp):
@@ -77,7 +78,7 @@ def main() -> None:
         hand = hand_written(xp)
         for name, funcs in hand.items():
             schedule = get_schedule(name)
-            num = schedule.lambdify(backend)
+            num = compile_schedule(schedule, backend)
             t_np = np.linspace(schedule.t_min, schedule.t_max, args.n)
             t = t_np if backend == "numpy" else torch.from_numpy(t_np)
             for fname, hand_func in funcs.items():

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from s2n_theory import get_schedule
+from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.metrics import sliced_wasserstein
-from s2n_theory.oracle import GaussianMixture
+from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.sampling import sample, simulate_forward, time_grid
+from s2n_theory.schedule_spec import get_schedule
 
 
 def best_of(func, repeats: int) -> float:
@@ -58,7 +59,7 @@ def bench_loop_vs_diffusers(repeats: int) -> list[dict]:
     # Our grid: the same λ values diffusers visits, mapped to t on vp-linear (the loop work is identical).
     timesteps = scheduler.timesteps.numpy()
     lam = np.log(alphas_cumprod[timesteps] / (1 - alphas_cumprod[timesteps]))
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     lam = np.clip(lam, float(num.log_snr(schedule.t_max)), float(num.log_snr(schedule.t_min)))
     grid = torch.as_tensor(np.append(num.t_of_log_snr(lam), schedule.t_min))
     grid = torch.unique(grid).flip(0)
@@ -93,7 +94,7 @@ def bench_forward_vs_torchsde(repeats: int, paths: int, steps: int) -> dict:
     import torchsde
 
     schedule = get_schedule("vp-linear")
-    num, tor = schedule.lambdify("numpy"), schedule.lambdify("torch")
+    num, tor = compile_schedule(schedule, "numpy"), compile_schedule(schedule, "torch")
     grid = torch.linspace(schedule.t_min, schedule.t_max, steps + 1, dtype=torch.float64)
     x0 = torch.full((paths, 1), 0.8, dtype=torch.float64)
 

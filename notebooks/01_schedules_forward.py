@@ -29,11 +29,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 from IPython.display import Math, display
+from s2n_theory.verification import suite
 
-from s2n_theory import S, T, figures, forward
-from s2n_theory.library import builtin_names, get_schedule
+from s2n_theory import figures, forward
+from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.schedule import Schedule
-from verification import registry
+from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.symbols import S, T
 
 FAST = figures.fast()
 print("S2N_FAST =", FAST)
@@ -118,7 +120,7 @@ print("F4 ✓")
 vp = get_schedule("vp-linear")
 mean_t, var_t = forward.gaussian_marginal(vp)
 density = forward.gaussian_density(forward.X, mean_t, var_t)
-residual = forward.fokker_planck_residual(density, vp.f, vp.g2) / density
+residual = forward.fokker_planck_residual(density, forward.drift(vp), forward.diffusion_squared(vp)) / density
 assert is_zero(residual)
 print("F5 ✓ on vp-linear; the registry proves it on the general schedule below")
 
@@ -154,7 +156,7 @@ assert np.all(mc["ks_pvalues"] > 1e-3), mc["ks_pvalues"]
 
 # %%
 schedules = ["general"] if FAST else ["general", *builtin_names()]
-results = registry.run(["F1", "F2", "F3", "F4", "F5"], schedules)
+results = suite.run(["F1", "F2", "F3", "F4", "F5"], schedules)
 for r in results:
     print(f"{r.claim:3} {r.schedule:16} {r.method:10} {r.status:5} {r.detail}")
 assert not [r for r in results if r.status in ("fail", "error")]

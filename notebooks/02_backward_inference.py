@@ -28,11 +28,14 @@ import matplotlib.pyplot as plt
 import sympy as sp
 import torch
 from IPython.display import Math, display
+from s2n_theory.verification import suite
 
-from s2n_theory import S, backward, figures, forward, inference
-from s2n_theory.library import builtin_names, get_schedule
+from s2n_theory import backward, figures, forward, inference
+from s2n_theory.builtin_schedules import builtin_names
+from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import Schedule
-from verification import registry
+from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.symbols import S
 
 FAST = figures.fast()
 
@@ -68,7 +71,7 @@ xs = torch.linspace(-4, 4, 101, dtype=torch.float64)[:, None].requires_grad_(Tru
 t = 0.4
 log_p = mixture.log_prob(xs, t, vp)
 (autograd_score,) = torch.autograd.grad(log_p.sum(), xs)
-num = vp.lambdify("numpy")
+num = compile_schedule(vp, "numpy")
 a_t, s_t = float(num.alpha(t)), float(num.sigma(t))
 tweedie = (a_t * mixture.x0_hat(xs.detach(), t, vp) - xs.detach()) / s_t**2
 assert torch.allclose(autograd_score, tweedie, rtol=1e-9, atol=1e-9)
@@ -102,7 +105,7 @@ drift_b1 = backward.drift_from_score(G, x, tweedie_score)
 drift_b2 = backward.drift_from_x0(G, x, x0_hat)
 show(r"\text{drift}_{B2}", drift_b2)
 assert is_zero(drift_b1 - drift_b2)
-assert is_zero(backward.noise_scale_data_form(G) ** 2 - backward.diffusion_squared(G))
+assert is_zero(backward.noise_scale_data_form(G) ** 2 - backward.noise_variance_rate(G))
 print("B2 ✓: drift and noise of the data-prediction form equal B1's (general schedule, general ρ(t))")
 
 # %% [markdown]
@@ -161,7 +164,7 @@ assert all(p > 1e-3 for p in traj["ks_pvalues"].values())
 
 # %%
 schedules = ["general"] if FAST else ["general", *builtin_names()]
-results = registry.run(["P1", "P2", "P3", "B1", "B2", "B3", "B4"], schedules)
+results = suite.run(["P1", "P2", "P3", "B1", "B2", "B3", "B4"], schedules)
 for r in results:
     print(f"{r.claim:3} {r.schedule:16} {r.method:10} {r.status:5} {r.detail}")
 assert not [r for r in results if r.status in ("fail", "error")]

@@ -25,11 +25,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 from IPython.display import Math, display
+from s2n_theory.verification import suite
 
-from s2n_theory import S, T, backward, cv, figures, numeric
-from s2n_theory.library import builtin_names, get_schedule
+from s2n_theory import backward, cv_model, figures
+from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.schedule import Schedule
-from verification import registry
+from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.symbols import S, T
 
 FAST = figures.fast()
 
@@ -51,7 +53,7 @@ x0 = sp.Symbol("x_0", real=True)
 # E[x_s | x₀] = k_x α_t x₀ + k₀ x₀ and Var = k_x² σ_t² + c² must be α_s x₀ and σ_s².
 
 # %%
-k_x, k_0, c2 = cv.discrete_kernel(G)
+k_x, k_0, c2 = cv_model.discrete_kernel(G)
 show("k_x", k_x)
 show("k_0", k_0)
 alpha_s, sigma_s = G.at(G.alpha, S), G.at(G.sigma, S)
@@ -59,11 +61,12 @@ assert is_zero(k_x * G.alpha * x0 + k_0 * x0 - alpha_s * x0)
 assert is_zero(k_x**2 * G.sigma**2 + c2 - sigma_s**2)
 # c² = σ̃² (F4) is the Markov chain: the kernel's coefficients become the posterior's.
 from s2n_theory import forward  # noqa: E402
+from s2n_theory.arrays import compile_expression
 
 post_a, post_b, post_var = forward.posterior(G)
-markov = cv.markov_c2(G)
+markov = cv_model.markov_c2(G)
 assert is_zero(markov - post_var)
-kx_markov, k0_markov = k_x.subs(cv.C2_SYMBOL, markov), k_0.subs(cv.C2_SYMBOL, markov)
+kx_markov, k0_markov = k_x.subs(cv_model.C2_SYMBOL, markov), k_0.subs(cv_model.C2_SYMBOL, markov)
 assert is_zero(kx_markov**2 - post_a**2)  # both coefficients are positive: compare squares
 assert is_zero((alpha_s - post_a * G.alpha) - post_b)  # k₀ = α_s − k_x α_t with k_x = post_a
 print("C1 ✓: q_c preserves N(α_s x₀, σ_s²) for every c²; c² = σ̃² is F4")
@@ -74,13 +77,13 @@ print("C1 ✓: q_c preserves N(α_s x₀, σ_s²) for every c²; c² = σ̃² is
 # variance σ² solve its moment ODEs m′ = a m + b x₀, v′ = 2 a v + ρ² g² for every ρ(t).
 
 # %%
-a, b, noise2 = cv.cv_sde(G)
+a, b, noise2 = cv_model.cv_sde(G)
 show("a", a)
 show("b", b)
 assert is_zero(sp.diff(G.alpha * x0, T) - (a * G.alpha * x0 + b * x0))
 assert is_zero(sp.diff(G.sigma**2, T) - (2 * a * G.sigma**2 + noise2))
-a1, b1, _ = cv.cv_sde(G, sp.Integer(1))
-assert is_zero(a1 - G.f) and is_zero(b1)
+a1, b1, _ = cv_model.cv_sde(G, sp.Integer(1))
+assert is_zero(a1 - forward.drift(G)) and is_zero(b1)
 print("C2 ✓: marginals N(αx₀, σ²) for every ρ(t); ρ = 1 is the forward SDE F1 (a = f, b = 0)")
 
 # %% [markdown]
@@ -95,12 +98,12 @@ print("C2 ✓: marginals N(αx₀, σ²) for every ρ(t); ρ = 1 is the forward 
 vp = get_schedule("vp-linear")
 n_paths, steps = (400, 400) if FAST else (4000, 2000)
 times = np.linspace(0.05, vp.t_max, steps + 1)
-alpha_n, sigma_n = (numeric.lambdify([T], e)(times) for e in (vp.alpha, vp.sigma))
+alpha_n, sigma_n = (compile_expression([T], e)(times) for e in (vp.alpha, vp.sigma))
 rng = np.random.default_rng(0)
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), sharey=True)
 end_std = {}
 for ax, rho_value in zip(axes, (0.0, 0.5, 1.0, 2.0), strict=True):
-    a_f, b_f, n_f = (numeric.lambdify([T], e.subs(backward.RHO_T, rho_value)) for e in cv.cv_sde(vp))
+    a_f, b_f, n_f = (compile_expression([T], e.subs(backward.RHO_T, rho_value)) for e in cv_model.cv_sde(vp))
     x = alpha_n[0] * 1.0 + sigma_n[0] * rng.standard_normal(n_paths)
     path = [x]
     for k in range(steps):
@@ -130,7 +133,7 @@ print("end std:", {k: round(float(v), 3) for k, v in end_std.items()}, "σ(T) ="
 # %%
 x, x0_hat = sp.symbols("x hat{x}_0", real=True)
 score = (G.alpha * x0_hat - x) / G.sigma**2
-assert is_zero(cv.cv_reverse_drift(G, x, x0_hat, score) - backward.drift_from_x0(G, x, x0_hat))
+assert is_zero(cv_model.cv_reverse_drift(G, x, x0_hat, score) - backward.drift_from_x0(G, x, x0_hat))
 print("C3 ✓")
 
 # %% [markdown]
@@ -138,10 +141,10 @@ print("C3 ✓")
 # With c² = σ_s²(1 − e^{−2ρ²h}), the C1 kernel with x₀ → x̂₀ is the exact step B3.
 
 # %%
-c2_b3 = cv.exact_step_c2(G, backward.RHO)
+c2_b3 = cv_model.exact_step_c2(G, backward.RHO)
 show("c^2_{B3}", c2_b3)
 c_x, c_x0, c_xi = backward.exact_step_coefficients(G)
-kx_b3, k0_b3, _ = cv.discrete_kernel(G, c2_b3)
+kx_b3, k0_b3, _ = cv_model.discrete_kernel(G, c2_b3)
 assert is_zero(c_xi**2 - c2_b3)
 assert is_zero(kx_b3**2 - c_x**2)  # both positive: compare squares
 assert is_zero((alpha_s - c_x * G.alpha) - c_x0)  # k₀ = α_s − k_x α_t with k_x = c_x
@@ -153,12 +156,12 @@ print("C4 ✓")
 
 # %%
 eps = sp.Symbol("epsilon", real=True)
-velocity = cv.ddim_sn_velocity(G, eps)
+velocity = cv_model.ddim_sn_velocity(G, eps)
 show(r"\frac{d}{dt}\frac{x}{\alpha}", velocity)
 # Direct check: with x̂₀ = (x − σ ε)/α, d(x/α)/dt = (drift − f x)/α along B2 at ρ = 0.
 x0_from_eps = (x - G.sigma * eps) / G.alpha
 drift_rho0 = backward.drift_from_x0(G, x, x0_from_eps, sp.Integer(0))
-assert is_zero((drift_rho0 - G.f * x) / G.alpha - velocity)
+assert is_zero((drift_rho0 - forward.drift(G) * x) / G.alpha - velocity)
 print("C5 ✓")
 
 # %% [markdown]
@@ -166,7 +169,7 @@ print("C5 ✓")
 
 # %%
 schedules = ["general"] if FAST else ["general", *builtin_names()]
-results = registry.run(["C1", "C2", "C3", "C4", "C5"], schedules)
+results = suite.run(["C1", "C2", "C3", "C4", "C5"], schedules)
 for r in results:
     print(f"{r.claim:3} {r.schedule:16} {r.method:10} {r.status:5} {r.detail}")
 assert not [r for r in results if r.status in ("fail", "error")]

@@ -26,12 +26,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 from IPython.display import Math, display
+from s2n_theory.verification import suite
 
-from s2n_theory import T, figures, forward, snspace
+from s2n_theory import figures, forward, snspace
 from s2n_theory.backward import exact_step
-from s2n_theory.library import builtin_names, get_schedule
+from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.schedule import Schedule
-from verification import registry
+from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.symbols import T
 
 FAST = figures.fast()
 
@@ -106,9 +108,10 @@ assert all(w < 1e-10 for w in worst.values())
 
 # %%
 from s2n_theory.information import Mixture1D, mmse  # noqa: E402
+from s2n_theory.numeric_schedule import compile_schedule
 
 vdm = get_schedule("vdm")
-num = vdm.lambdify("numpy")
+num = compile_schedule(vdm, "numpy")
 lam_min, lam_max = float(num.log_snr(vdm.t_max)), float(num.log_snr(vdm.t_min))
 other = Schedule.from_vp_log_snr(
     sp.Float(lam_max) + sp.Float(lam_min - lam_max) * (1 - sp.cos(sp.pi * T / 2)), domain=(0.0, 1.0),
@@ -121,7 +124,7 @@ for sched in (vdm, other):
     mse_t = snspace.exact_denoiser_mse(mixture, sched)
     est = snspace.diffusion_loss_in_t(sched, mse_t)
     losses[sched.name] = est.value
-    n_s = sched.lambdify("numpy")
+    n_s = compile_schedule(sched, "numpy")
     t = np.linspace(sched.t_min + 1e-3, sched.t_max - 1e-3, 200)
     axes[0].plot(t, -0.5 * n_s.dlog_snr(t) * np.exp(n_s.log_snr(t)) * mse_t(t), label=sched.name)
 lam = np.linspace(lam_min, lam_max, 200)
@@ -140,7 +143,7 @@ assert np.max(np.abs(values - values[0])) < 1e-6 * abs(values[0])
 
 # %%
 schedules = ["general", "vdm"] if FAST else ["general", *builtin_names()]
-results = registry.run(["S1", "S2", "S3"], schedules)
+results = suite.run(["S1", "S2", "S3"], schedules)
 for r in results:
     print(f"{r.claim:3} {r.schedule:16} {r.method:10} {r.status:5} {r.detail}")
 assert not [r for r in results if r.status in ("fail", "error")]

@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 from IPython.display import Image, Math, display
+from s2n_theory.verification import suite
 
 from s2n_theory import figures, information, snspace
+from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.information import Binary, Mixture1D, Uniform, mmse, mutual_information
-from s2n_theory.library import builtin_names, get_schedule
-from verification import registry
+from s2n_theory.schedule_spec import get_schedule
 
 FAST = figures.fast()
 
@@ -83,6 +84,8 @@ from scipy.integrate import quad  # noqa: E402
 from scipy.special import expit  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from s2n_theory.numeric_schedule import compile_schedule
+
 grid = np.geomspace(1e-2, 1e2, 9)
 
 
@@ -119,7 +122,7 @@ for dist in (Binary(), Uniform(-np.sqrt(3), np.sqrt(3)), Mixture1D((0.3, 0.7), (
 # %%
 data = Mixture1D((0.3, 0.7), (-2.0, 1.5), (0.15, 0.35))
 for name in ("vp-linear", "rectified-flow"):
-    num = get_schedule(name).lambdify("numpy")
+    num = compile_schedule(get_schedule(name), "numpy")
     t = np.linspace(0.2, 0.8, 7)
     rate = information.time_rate(num.dlog_snr(t), num.snr(t), mmse(data, num.snr(t)))
     fd = information.finite_difference(lambda tt, num=num: mutual_information(data, num.snr(tt)), t,
@@ -134,7 +137,7 @@ print("I2 ✓ on vp-linear and rectified-flow")
 
 # %%
 vdm = get_schedule("vdm")
-num = vdm.lambdify("numpy")
+num = compile_schedule(vdm, "numpy")
 lam_min, lam_max = float(num.log_snr(vdm.t_max)), float(num.log_snr(vdm.t_min))
 loss = snspace.diffusion_loss_in_log_snr(lam_min, lam_max, lambda s: mmse(data, s)).value
 info_gap = float(mutual_information(data, np.exp(lam_max)) - mutual_information(data, np.exp(lam_min)))
@@ -146,7 +149,7 @@ assert abs(loss - info_gap) < 1e-7 * abs(info_gap)
 
 # %%
 schedules = ["general"] if FAST else ["general", *builtin_names()]
-results = registry.run(["I1", "I2", "I3", "I4", "I5"], schedules)
+results = suite.run(["I1", "I2", "I3", "I4", "I5"], schedules)
 for r in results:
     print(f"{r.claim:3} {r.schedule:16} {r.method:10} {r.status:5} {r.detail}")
 assert not [r for r in results if r.status in ("fail", "error")]

@@ -1,20 +1,36 @@
 """s2n-theory: the theory of signal-to-noise diffusion models, derived, checked and exported.
 
-The mathematics is specified in THEORY.md (claims F1…I5); each module derives one part:
-:mod:`s2n_theory.forward` (F1–F5), and the schedule core in :mod:`s2n_theory.schedule`.
+The claims (F1 … I5 and the rest) are stated in docs/theory.md. Layers, lowest first:
+
+* foundations: :mod:`~s2n_theory.symbols`, :mod:`~s2n_theory.errors`, :mod:`~s2n_theory.arrays`
+  (the numbers boundary), :mod:`~s2n_theory.expressions` (the safe parser),
+  :mod:`~s2n_theory.time_limit`, :mod:`~s2n_theory.quadrature`, :mod:`~s2n_theory.codegen`;
+* schedules: :mod:`~s2n_theory.schedule`, :mod:`~s2n_theory.builtin_schedules`,
+  :mod:`~s2n_theory.schedule_spec`;
+* derivations, one module per part of the theory: :mod:`~s2n_theory.forward` (F),
+  :mod:`~s2n_theory.inference` and :mod:`~s2n_theory.gaussian_mixture` (P),
+  :mod:`~s2n_theory.backward` (B), :mod:`~s2n_theory.cv_model` (C), :mod:`~s2n_theory.snspace` (S),
+  :mod:`~s2n_theory.information` (I), with :mod:`~s2n_theory.numeric_schedule` turning a
+  schedule into numbers;
+* numerics built on them: :mod:`~s2n_theory.sampling`, :mod:`~s2n_theory.interop`,
+  :mod:`~s2n_theory.metrics`;
+* claims, figures, sweeps: :mod:`s2n_theory.verification`, :mod:`~s2n_theory.figures`,
+  :mod:`~s2n_theory.sweep`; and the command line, :mod:`s2n_theory.cli`.
 """
 
+from .builtin_schedules import BUILTINS, builtin_names
 from .errors import ExpressionError, S2NError, ScheduleError, SpecError
-from .expressions import T, parse_expression
-from .library import BUILTINS, builtin_names, get_schedule
-from .schedule import LAMBDA, NumericSchedule, S, Schedule
+from .expressions import parse_expression
+from .numeric_schedule import NumericSchedule, compile_schedule
+from .schedule import Schedule
+from .schedule_spec import get_schedule
+from .symbols import LAMBDA, T
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BUILTINS",
     "LAMBDA",
-    "S",
     "T",
     "ExpressionError",
     "NumericSchedule",
@@ -23,6 +39,7 @@ __all__ = [
     "ScheduleError",
     "SpecError",
     "builtin_names",
+    "compile_schedule",
     "get_schedule",
     "parse_expression",
     "__version__",

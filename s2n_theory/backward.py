@@ -19,16 +19,17 @@ and :func:`euler_maruyama_step` are the numeric numpy/torch versions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import sympy as sp
+import torch
 
-from .expressions import T
-from .schedule import S
-
-if TYPE_CHECKING:
-    from .schedule import Schedule
+from . import forward
+from .arrays import append_dims, backend_of, like
+from .numeric_schedule import values_like
+from .schedule import Schedule
+from .symbols import S, T
 
 RHO = sp.Symbol("rho", nonnegative=True)
 """A constant stochasticity ρ (the exact step freezes ρ on [s, t])."""
@@ -46,17 +47,17 @@ DELTA = sp.Symbol("delta", real=True)
 # ---------------------------------------------------------------------- B1, B2: the SDE family
 def drift_from_score(schedule: Schedule, x: sp.Expr, score: sp.Expr, rho: sp.Expr = RHO_T) -> sp.Expr:
     """B1: the drift f x − ½(1 + ρ²) g² ∇log p_t(x) of the ρ-family (reverse time)."""
-    return schedule.f * x - (1 + rho**2) * schedule.g2 * score / 2
+    return forward.drift(schedule) * x - (1 + rho**2) * forward.diffusion_squared(schedule) * score / 2
 
 
-def diffusion_squared(schedule: Schedule, rho: sp.Expr = RHO_T) -> sp.Expr:
+def noise_variance_rate(schedule: Schedule, rho: sp.Expr = RHO_T) -> sp.Expr:
     """B1: the squared noise coefficient ρ² g² of the ρ-family."""
-    return rho**2 * schedule.g2
+    return rho**2 * forward.diffusion_squared(schedule)
 
 
 def drift_from_x0(schedule: Schedule, x: sp.Expr, x0_hat: sp.Expr, rho: sp.Expr = RHO_T) -> sp.Expr:
     """B2: the drift in data-prediction form, f x + ½(1 + ρ²) λ′ (α x̂₀ − x)."""
-    return schedule.f * x + (1 + rho**2) * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 2
+    return forward.drift(schedule) * x + (1 + rho**2) * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 2
 
 
 def noise_scale_data_form(schedule: Schedule, rho: sp.Expr = RHO_T) -> sp.Expr:
@@ -99,40 +100,19 @@ def parametric_step_coefficients(
 
 
 # ---------------------------------------------------------------------- numeric steps
-def _backend(x: Any) -> str:
-    return "torch" if type(x).__module__.startswith("torch") else "numpy"
-
-
-def _values(schedule: Any, x: Any, *times: Any) -> list[tuple[Any, Any, Any]]:
-    """(α, σ, λ) at each time, as arrays/tensors in the backend, dtype and device of x, shaped for x (..., d)."""
-    from .oracle import _numeric_schedule
-
-    backend = _backend(x)
-    num = _numeric_schedule(schedule, backend)
-    out = []
-    for time in times:
-        if backend == "torch":
-            import torch
-
-            tt = torch.as_tensor(time, dtype=x.dtype, device=x.device)
-        else:
-            tt = np.asarray(time, dtype=np.asarray(x).dtype)
-        vals = [num.alpha(tt), num.sigma(tt), num.log_snr(tt)]
-        out.append(tuple(v[..., None] if v.ndim else v for v in vals))
-    return out
-
-
 def _noise_like(x: Any, generator: Any) -> Any:
-    if _backend(x) == "torch":
-        import torch
-
+    if backend_of(x) == "torch":
         return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
     return rng.standard_normal(np.shape(x)).astype(np.asarray(x).dtype)
 
 
+def _exp(v: Any) -> Any:
+    return v.exp() if backend_of(v) == "torch" else np.exp(v)
+
+
 def _expm1(v: Any) -> Any:
-    return v.expm1() if _backend(v) == "torch" and hasattr(v, "expm1") else np.expm1(v)
+    return v.expm1() if backend_of(v) == "torch" else np.expm1(v)
 
 
 def exact_step(
@@ -154,11 +134,12 @@ def exact_step(
     from ``generator`` when None and ρ > 0). t, s: scalars or one time per sample.
     ρ = 0 is DDIM, ρ = 1 the ancestral posterior step (F4).
     """
-    (a_t, s_t, l_t), (a_s, s_s, l_s) = _values(schedule, x, t, s)
+    a_t, s_t, l_t = values_like(schedule, x, t)
+    a_s, s_s, l_s = values_like(schedule, x, s)
     h = (l_s - l_t) / 2
     x0 = parametric_x0(x, x0_hat, a_t, gamma) if gamma else x0_hat
     rho2 = float(rho) ** 2
-    out = (s_s / s_t) * np.exp(-rho2 * h) * x if _backend(x) == "numpy" else (s_s / s_t) * (-rho2 * h).exp() * x
+    out = (s_s / s_t) * _exp(-rho2 * h) * x
     out = out + a_s * (-_expm1(-(1 + rho2) * h)) * x0
     if rho2 > 0:
         if noise is None:
@@ -181,22 +162,9 @@ def euler_maruyama_step(
     generator: Any = None,
 ) -> Any:
     """Euler–Maruyama on the B2 form from t down to s, with B4's γ (prediction) and δ (noise)."""
-    from .oracle import _numeric_schedule
-
-    backend = _backend(x)
-    num = _numeric_schedule(schedule, backend)
-    (a_t, s_t, _), = _values(schedule, x, t)
-    if backend == "torch":
-        import torch
-
-        tt = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        ss = torch.as_tensor(s, dtype=x.dtype, device=x.device)
-    else:
-        tt, ss = np.asarray(t, dtype=np.asarray(x).dtype), np.asarray(s, dtype=np.asarray(x).dtype)
-    f, dlam = num.f(tt), num.dlog_snr(tt)
-    f, dlam = (f[..., None], dlam[..., None]) if f.ndim else (f, dlam)
-    dt = (tt - ss)
-    dt = dt[..., None] if dt.ndim else dt
+    a_t, s_t, f, dlam = values_like(schedule, x, t, ("alpha", "sigma", "f", "dlog_snr"))
+    dt = like(t, x) - like(s, x)
+    dt = append_dims(dt, dt.ndim + 1) if dt.ndim else dt
     x0 = parametric_x0(x, x0_hat, a_t, gamma) if gamma else x0_hat
     rho2 = float(rho) ** 2
     drift = f * x + (1 + rho2) * dlam * (a_t * x0 - x) / 2

@@ -1,22 +1,17 @@
-"""Forward process, THEORY.md §1 (paper Theorem 1): claims F1–F5.
+"""Forward process (the S2N paper's Theorem 1): claims F1–F5 of docs/theory.md.
 
 Each function derives one object of the forward theory for any
 :class:`~s2n_theory.schedule.Schedule`, the general one included. The checks in
-``verification/forward_checks.py`` test these derivations against independent
-computations.
+``s2n_theory.verification.forward_checks`` test these derivations against
+independent computations.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import sympy as sp
 
-from .expressions import T
-from .schedule import S
-
-if TYPE_CHECKING:
-    from .schedule import Schedule
+from .schedule import Schedule
+from .symbols import S, T
 
 X = sp.Symbol("x", real=True)
 X0 = sp.Symbol("x_0", real=True)

@@ -22,6 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import sympy as sp
+
+from .numeric_schedule import values_like
 
 Denoiser = Callable[[Any, Any], Any]
 """``denoiser(x, t) -> x̂₀``: the toolkit's one internal model convention."""
@@ -80,8 +83,6 @@ def edm_noise_level(log_snr: Any) -> Any:
         return np.exp(-np.asarray(log_snr) / 2)
     if hasattr(log_snr, "exp") and hasattr(log_snr, "device"):
         return (-log_snr / 2).exp()
-    import sympy as sp
-
     return sp.exp(-sp.sympify(log_snr) / 2)
 
 
@@ -91,27 +92,11 @@ def x0_from_edm(edm_denoiser: Callable[[Any, Any], Any], x: Any, alpha: Any, log
 
 
 # ---------------------------------------------------------------------- numeric adapters
-def _coefficients(schedule: Any, x: Any, t: Any) -> tuple[Any, Any, Any]:
-    """(α_t, σ_t, λ_t) for ``t`` in the backend of ``x``, shaped to broadcast against x (..., d)."""
-    from .oracle import _numeric_schedule
-
-    torch_input = type(x).__module__.startswith("torch")
-    num = _numeric_schedule(schedule, "torch" if torch_input else "numpy")
-    if torch_input:
-        import torch
-
-        tt = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-    else:
-        tt = np.asarray(t, dtype=np.result_type(np.asarray(x).dtype, np.float32))
-    values = [num.alpha(tt), num.sigma(tt), num.log_snr(tt)]
-    return tuple(v[..., None] if v.ndim else v for v in values)  # type: ignore[return-value]
-
-
 def denoiser_from_eps(eps_model: Callable[[Any, Any], Any], schedule: Any) -> Denoiser:
     """Wrap ``eps_model(x, t) -> ε̂`` as ``denoiser(x, t) -> x̂₀`` (P1)."""
 
     def denoiser(x: Any, t: Any) -> Any:
-        a, s, _ = _coefficients(schedule, x, t)
+        a, s, _ = values_like(schedule, x, t)
         return x0_from_eps(x, eps_model(x, t), a, s)
 
     return denoiser
@@ -121,7 +106,7 @@ def denoiser_from_score(score_model: Callable[[Any, Any], Any], schedule: Any) -
     """Wrap ``score_model(x, t) -> ∇log p_t`` as a denoiser (P1)."""
 
     def denoiser(x: Any, t: Any) -> Any:
-        a, s, _ = _coefficients(schedule, x, t)
+        a, s, _ = values_like(schedule, x, t)
         return x0_from_score(x, score_model(x, t), a, s)
 
     return denoiser
@@ -131,7 +116,7 @@ def denoiser_from_v(v_model: Callable[[Any, Any], Any], schedule: Any) -> Denois
     """Wrap ``v_model(x, t) -> v̂`` (v = α ε − σ x₀) as a denoiser."""
 
     def denoiser(x: Any, t: Any) -> Any:
-        a, s, _ = _coefficients(schedule, x, t)
+        a, s, _ = values_like(schedule, x, t)
         return x0_from_v(x, v_model(x, t), a, s)
 
     return denoiser
@@ -145,7 +130,7 @@ def denoiser_from_edm(edm_denoiser: Callable[[Any, Any], Any], schedule: Any) ->
     """
 
     def denoiser(x: Any, t: Any) -> Any:
-        a, _, lam = _coefficients(schedule, x, t)
+        a, _, lam = values_like(schedule, x, t)
         return x0_from_edm(edm_denoiser, x, a, lam)
 
     return denoiser
@@ -155,7 +140,7 @@ def eps_model_from_denoiser(denoiser: Denoiser, schedule: Any) -> Callable[[Any,
     """The ε-prediction ``(x, t) -> ε̂`` implied by a denoiser (P1)."""
 
     def eps_model(x: Any, t: Any) -> Any:
-        a, s, _ = _coefficients(schedule, x, t)
+        a, s, _ = values_like(schedule, x, t)
         return eps_from_x0(x, denoiser(x, t), a, s)
 
     return eps_model
@@ -165,7 +150,7 @@ def score_model_from_denoiser(denoiser: Denoiser, schedule: Any) -> Callable[[An
     """The score ``(x, t) -> ∇log p_t`` implied by a denoiser (P1)."""
 
     def score_model(x: Any, t: Any) -> Any:
-        a, s, _ = _coefficients(schedule, x, t)
+        a, s, _ = values_like(schedule, x, t)
         return score_from_x0(x, denoiser(x, t), a, s)
 
     return score_model

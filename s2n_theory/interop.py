@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import S2NError
+from .numeric_schedule import compile_schedule
 from .schedule import Schedule
 
 
@@ -41,7 +42,7 @@ class DiffusersArrays:
 def _numeric(schedule: Schedule):
     if schedule.is_general:
         raise InteropError("the general schedule has no numeric values; pick a concrete one")
-    return schedule.lambdify("numpy")
+    return compile_schedule(schedule, "numpy")
 
 
 def to_diffusers(schedule: Schedule, num_train_timesteps: int = 1000) -> DiffusersArrays:
@@ -73,9 +74,10 @@ def to_diffusers(schedule: Schedule, num_train_timesteps: int = 1000) -> Diffuse
 
 
 def karras_grid(sigma_min: float, sigma_max: float, n: int, exponent: float = 7.0) -> np.ndarray:
-    """The EDM/Karras σ-grid of THEORY.md §7 (decreasing, n points, grid exponent k)."""
+    """The EDM/Karras σ-grid (decreasing, n points from σ_max to σ_min, grid exponent k):
+    σ_i = (σ_max^{1/k} + i/(n−1) (σ_min^{1/k} − σ_max^{1/k}))^k."""
     ramp = np.linspace(0.0, 1.0, n)
-    lo, hi = sigma_min ** (1 / exponent), sigma_max ** (1 / exponent)
+    lo, hi = float(sigma_min) ** (1 / float(exponent)), float(sigma_max) ** (1 / float(exponent))
     return (hi + ramp * (lo - hi)) ** exponent
 
 

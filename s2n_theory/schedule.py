@@ -2,9 +2,10 @@
 
 A :class:`Schedule` is built from any two of α, σ, λ, from a VP rate β(t), or
 from an EDM noise level σ(t) with α ≡ 1 (THEORY.md §0). It keeps all three as
-SymPy expressions in the time symbol :data:`T`, derives everything else through
-the theory modules (f and g² from F1 in :mod:`s2n_theory.forward`, the
-transition from F3), and compiles numeric numpy/torch versions on demand.
+SymPy expressions in the time symbol :data:`~s2n_theory.symbols.T` and finds the
+inverse λ → t. Everything derived from a schedule lives with its theory (f, g²
+and the transition in :mod:`s2n_theory.forward`); numeric callables come from
+:func:`s2n_theory.numeric_schedule.compile_schedule`.
 
 Construction validates the schedule numerically on the open domain: values real
 and finite, α > 0, σ > 0, λ strictly decreasing, λ consistent with α and σ.
@@ -13,27 +14,20 @@ A failure raises :class:`ScheduleError` naming the condition and a witness time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from . import numeric
-from .budget import BudgetExceeded, latest_within
+from .arrays import compile_expression
 from .errors import ScheduleError
-from .expressions import T
-
-S = sp.Symbol("s", positive=True)
-"""The earlier time of a transition s < t (F3, F4)."""
-
-LAMBDA = sp.Symbol("lambda", real=True)
-"""The log-SNR value the inverse λ → t is written in."""
+from .symbols import LAMBDA, T
+from .time_limit import TimeLimitExceeded, latest_within
 
 INVERSE_SOLVE_SECONDS = 4.0
-"""Budget for SymPy to find a closed-form inverse λ → t before falling back to bisection."""
+"""Time limit for SymPy to find a closed-form inverse λ → t before the numeric inverse takes over."""
 
 
 def _validation_times(t_min: float, t_max: float) -> np.ndarray:
@@ -47,8 +41,7 @@ class Schedule:
 
     Prefer the named constructors (:meth:`from_alpha_sigma`, :meth:`from_alpha_log_snr`,
     :meth:`from_sigma_log_snr`, :meth:`from_vp_beta`, :meth:`from_edm_sigma`,
-    :meth:`general`). Symbolic attributes are SymPy expressions in :data:`T`
-    (and :data:`S` for transitions); :meth:`lambdify` gives numeric callables.
+    :meth:`general`). Symbolic attributes are SymPy expressions in ``T``.
     """
 
     def __init__(
@@ -77,7 +70,6 @@ class Schedule:
         if extra:
             names = ", ".join(sorted(str(s) for s in extra))
             raise ScheduleError(f"schedule {name!r}: expressions depend on unknown symbols {names} (only t)")
-        self._numeric: dict[str, NumericSchedule] = {}
         if validate and not self.is_general:
             self._validate()
 
@@ -155,71 +147,28 @@ class Schedule:
         """λ′(t)."""
         return sp.diff(self.log_snr, T)
 
-    @property
-    def f(self) -> sp.Expr:
-        """Drift coefficient f(t) = α′/α (F1)."""
-        from . import forward
-
-        return forward.drift(self)
-
-    @property
-    def g2(self) -> sp.Expr:
-        """Squared diffusion g(t)² = −e^{−λ} λ′ α² (F1)."""
-        from . import forward
-
-        return forward.diffusion_squared(self)
-
     def at(self, expr: sp.Expr, time: sp.Expr) -> sp.Expr:
         """``expr`` (written in t) evaluated at another time symbol or value."""
         return sp.sympify(expr).subs(T, time)
-
-    @property
-    def alpha_ts(self) -> sp.Expr:
-        """α_{t|s} = α_t/α_s (F3), in symbols t and s."""
-        from . import forward
-
-        return forward.transition(self)[0]
-
-    @property
-    def sigma2_ts(self) -> sp.Expr:
-        """σ²_{t|s} = α_t² (e^{−λ_t} − e^{−λ_s}) (F3), in symbols t and s."""
-        from . import forward
-
-        return forward.transition(self)[1]
 
     @cached_property
     def inverse_log_snr(self) -> sp.Expr | None:
         """t as a closed-form function of :data:`LAMBDA`, or None if SymPy finds none in time."""
         if self.is_general:
             return None
-        candidates = _solve_with_budget(self.log_snr, INVERSE_SOLVE_SECONDS)
+        candidates = _solve_within(self.log_snr, INVERSE_SOLVE_SECONDS)
         if not candidates:
             return None
         probe_t = _validation_times(self.t_min, self.t_max)
-        lam = numeric.lambdify([T], self.log_snr)(probe_t)
+        lam = compile_expression([T], self.log_snr)(probe_t)
         ok = np.isfinite(lam)
         for candidate in candidates:
             if candidate.free_symbols - {LAMBDA}:
                 continue
-            back = numeric.lambdify([LAMBDA], candidate)(lam[ok])
+            back = compile_expression([LAMBDA], candidate)(lam[ok])
             if np.all(np.isfinite(back)) and np.allclose(back, probe_t[ok], rtol=1e-9, atol=1e-12 * (self.t_max - self.t_min)):
                 return candidate
         return None
-
-    # ------------------------------------------------------------------ numeric
-    def lambdify(self, backend: str = "numpy") -> NumericSchedule:
-        """Numeric callables for ``backend`` ("numpy", "torch" or "jax"), compiled once and cached.
-
-        They are the functions of the module that ``s2n export`` writes (:mod:`s2n_theory.codegen`):
-        the same stable code, loaded in process.
-        """
-        if self.is_general:
-            raise ScheduleError("the general schedule has no numeric values; pick a concrete one")
-        if backend not in NUMERIC_BACKENDS:
-            raise ScheduleError(f"unknown backend {backend!r}; choose one of {', '.join(NUMERIC_BACKENDS)}")
-        if backend not in self._numeric:
-            self._numeric[backend] = NumericSchedule.build(self, backend)
-        return self._numeric[backend]
 
     def _validate(self) -> None:
         times = _validation_times(self.t_min, self.t_max)
@@ -230,7 +179,7 @@ class Schedule:
 
         def evaluate(label: str, expr: sp.Expr) -> np.ndarray:
             try:
-                values = numeric.lambdify([T], expr)(times.astype(np.complex128))
+                values = compile_expression([T], expr)(times.astype(np.complex128))
             except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
                 raise ScheduleError(f"schedule {self.name!r}: cannot evaluate {label}: {exc}") from None
             bad = ~np.isfinite(values) | (np.abs(values.imag) > 1e-12 * np.maximum(1.0, np.abs(values.real)))
@@ -267,54 +216,13 @@ def _solve_steps(log_snr: sp.Expr) -> Iterator[list[sp.Expr]]:
 _INVERSE_CACHE: dict[str, list[sp.Expr]] = {}
 
 
-def _solve_with_budget(log_snr: sp.Expr, seconds: float) -> list[sp.Expr]:
+def _solve_within(log_snr: sp.Expr, seconds: float) -> list[sp.Expr]:
     """SymPy's solve for λ(t) = Λ, abandoned after ``seconds`` (the iDDPM cosine in
     its textbook form takes ~35 s; sub-VP has no closed form and fails after ~7 s)."""
     key = sp.srepr(log_snr)
     if key not in _INVERSE_CACHE:
         try:
             _INVERSE_CACHE[key] = latest_within(_solve_steps, (log_snr,), seconds)
-        except (BudgetExceeded, RuntimeError):
+        except (TimeLimitExceeded, RuntimeError):
             _INVERSE_CACHE[key] = []
     return _INVERSE_CACHE[key]
-
-
-NUMERIC_BACKENDS = ("numpy", "torch", "jax")
-
-
-@dataclass
-class NumericSchedule:
-    """Numeric callables of one schedule for one backend (arrays in, arrays out).
-
-    The callables come from the generated, numerically stable module of
-    :mod:`s2n_theory.codegen` (the code ``s2n export`` writes). ``t_of_log_snr``
-    is SymPy's closed-form inverse when one exists and meets the accuracy
-    targets, otherwise a vectorised safeguarded Newton iteration on λ.
-    """
-
-    schedule: Schedule
-    backend: str
-    alpha: Callable[[Any], Any]
-    sigma: Callable[[Any], Any]
-    log_snr: Callable[[Any], Any]
-    snr: Callable[[Any], Any]
-    f: Callable[[Any], Any]
-    g2: Callable[[Any], Any]
-    dlog_snr: Callable[[Any], Any]
-    alpha_ts: Callable[[Any, Any], Any]
-    sigma2_ts: Callable[[Any, Any], Any]
-    inverse_closed_form: Callable[[Any], Any] | None = field(default=None)
-    module: Any = field(default=None, repr=False)
-
-    @classmethod
-    def build(cls, schedule: Schedule, backend: str) -> NumericSchedule:
-        from . import codegen
-
-        module = codegen.python_module(schedule, backend)
-        names = ("alpha", "sigma", "log_snr", "snr", "f", "g2", "dlog_snr", "alpha_ts", "sigma2_ts")
-        return cls(schedule=schedule, backend=backend, inverse_closed_form=getattr(module, "_t_closed", None),
-                   module=module, **{name: getattr(module, name) for name in names})
-
-    def t_of_log_snr(self, log_snr: Any) -> Any:
-        """The time t with λ(t) = ``log_snr`` (clipped to the domain)."""
-        return self.module.t_of_log_snr(log_snr)

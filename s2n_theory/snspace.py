@@ -15,19 +15,20 @@ exact step B3 (S2), and the diffusion loss as an integral in t or in λ (S3).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from . import forward
-from .expressions import T
+from .arrays import backend_of, like
+from .backward import exact_step
 from .forward import X
+from .information import Estimate, mixture_edges
+from .numeric_schedule import compile_schedule
 from .quadrature import integrate
-from .schedule import LAMBDA, Schedule
-
-if TYPE_CHECKING:
-    from .information import Estimate
+from .schedule import Schedule
+from .symbols import LAMBDA, T
 
 Y = sp.Symbol("y", real=True)
 """The SN-space state y = x/α."""
@@ -42,48 +43,27 @@ def sn_coordinates(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
     return sp.exp(-schedule.log_snr), X / schedule.alpha
 
 
-def _num(schedule: Any, backend: str) -> Any:
-    from .library import get_schedule
-    from .schedule import NumericSchedule
-
-    if isinstance(schedule, NumericSchedule):
-        return schedule if schedule.backend == backend else schedule.schedule.lambdify(backend)
-    return get_schedule(schedule).lambdify(backend)
-
-
-def _backend(x: Any) -> str:
-    return "torch" if type(x).__module__.startswith("torch") else "numpy"
-
-
-def _like(value: Any, x: Any) -> Any:
-    if _backend(x) == "torch":
-        import torch
-
-        return torch.as_tensor(value, dtype=x.dtype, device=x.device)
-    return np.asarray(value, dtype=np.result_type(x, np.float64))
-
-
 def to_sn(t: Any, x: Any, schedule: Any) -> tuple[Any, Any]:
     """(t, x_t) ↦ (u, y) = (e^{−λ(t)}, x_t/α(t)); x has shape (..., d), t broadcasts to x.shape[:-1]."""
-    num = _num(schedule, _backend(x))
-    tt = _like(t, x)
+    num = compile_schedule(schedule, backend_of(x))
+    tt = like(t, x)
     return _exp(-num.log_snr(tt)), x / num.alpha(tt)[..., None]
 
 
 def from_sn(u: Any, y: Any, schedule: Any) -> tuple[Any, Any]:
     """(u, y) ↦ (t, x_t) = (λ⁻¹(−log u), α(t) y), the inverse of :func:`to_sn`."""
-    num = _num(schedule, _backend(y))
-    uu = _like(u, y)
+    num = compile_schedule(schedule, backend_of(y))
+    uu = like(u, y)
     t = num.t_of_log_snr(-_log(uu))
     return t, num.alpha(t)[..., None] * y
 
 
 def _exp(v: Any) -> Any:
-    return v.exp() if _backend(v) == "torch" else np.exp(v)
+    return v.exp() if backend_of(v) == "torch" else np.exp(v)
 
 
 def _log(v: Any) -> Any:
-    return v.log() if _backend(v) == "torch" else np.log(v)
+    return v.log() if backend_of(v) == "torch" else np.log(v)
 
 
 # ---------------------------------------------------------------------------- S1: Itô
@@ -135,9 +115,8 @@ def sn_trajectory(
 
     The start is x = α(t_0) y_start; ``noises[i]`` is the ξ of step i (shared across schedules).
     """
-    num = _num(schedule, "numpy")
-    if step is None:
-        from .backward import exact_step as step
+    num = compile_schedule(schedule, "numpy")
+    step = exact_step if step is None else step
     times = num.t_of_log_snr(np.asarray(log_snr_grid, dtype=np.float64))
     # Times stay float64 arrays: the compiled schedule evaluates a Python float in float32.
     x = num.alpha(times[0]) * np.asarray(y_start, dtype=np.float64)
@@ -185,9 +164,7 @@ def diffusion_loss_in_t(
     ``mse_of_t(t)`` is E‖x₀ − x̂₀(x_t, t)‖² at an array of times. Breakpoints sit at equal
     steps of λ, where the integrand is smooth.
     """
-    from .information import Estimate
-
-    num = _num(schedule, "numpy")
+    num = compile_schedule(schedule, "numpy")
     sched = num.schedule
     lam_lo, lam_hi = (float(num.log_snr(np.float64(v))) for v in (sched.t_max, sched.t_min))
     edges = num.t_of_log_snr(np.linspace(lam_hi, lam_lo, segments + 1))
@@ -209,8 +186,6 @@ def diffusion_loss_in_log_snr(
     rtol: float = 1e-10,
 ) -> Estimate:
     """S3: L = ½ ∫_{λ_min}^{λ_max} e^λ mmse(e^λ) dλ by adaptive Gauss–Legendre in λ."""
-    from .information import Estimate
-
     edges = np.linspace(log_snr_min, log_snr_max, segments + 1)[None, :]
 
     def integrand(lam: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -227,9 +202,7 @@ def exact_denoiser_mse(mixture: Any, schedule: Any, *, rtol: float = 1e-12) -> C
     For the exact denoiser E[x₀ x̂₀] = E[x̂₀²], so the error is E[x₀²] − ∫ p_t(x) x̂₀(x, t)² dx, with
     p_t and x̂₀ from the oracle at (x, t, schedule) and the x-integral by adaptive Gauss–Legendre.
     """
-    from .information import mixture_edges
-
-    num = _num(schedule, "numpy")
+    num = compile_schedule(schedule, "numpy")
     if mixture.dim != 1:
         raise ValueError("exact_denoiser_mse integrates over x and needs 1-D data")
     means = mixture.means[:, 0]

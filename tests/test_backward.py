@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from s2n_theory.verification import backward_checks, inference_checks, normal_form, prove
 
-from s2n_theory import Schedule, backward, forward, get_schedule
-from verification import backward_checks, inference_checks, normal_form, prove
+from s2n_theory import backward, forward
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule import Schedule
+from s2n_theory.schedule_spec import get_schedule
 
 GENERAL = Schedule.general()
 VE = get_schedule("ve")
@@ -40,7 +43,7 @@ def test_numeric_checks_pass_on_a_builtin(check) -> None:
 # ------------------------------------------------------------------ injected errors
 def test_b1_detects_wrong_one_plus_rho_squared_half(monkeypatch, short_budget) -> None:
     def wrong(schedule, x, score, rho=backward.RHO_T):  # (1 + ρ²) instead of (1 + ρ²)/2
-        return schedule.f * x - (1 + rho**2) * schedule.g2 * score
+        return forward.drift(schedule) * x - (1 + rho**2) * forward.diffusion_squared(schedule) * score
 
     monkeypatch.setattr(backward, "drift_from_score", wrong)
     assert not backward_checks.check_b1(GENERAL, "quick").passed
@@ -55,7 +58,7 @@ def test_b1_numeric_detects_wrong_noise_weight(monkeypatch) -> None:
 
 def test_b2_detects_wrong_data_form(monkeypatch, short_budget) -> None:
     def wrong(schedule, x, x0_hat, rho=backward.RHO_T):  # ρ² instead of (1 + ρ²)
-        return schedule.f * x + rho**2 * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 2
+        return forward.drift(schedule) * x + rho**2 * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 2
 
     monkeypatch.setattr(backward, "drift_from_x0", wrong)
     assert not backward_checks.check_b2(GENERAL, "quick").passed
@@ -108,7 +111,7 @@ def _grid(schedule, n=16, seed=0):
 
 @pytest.mark.parametrize("schedule", [VP, VE], ids=["vp-linear", "ve"])
 def test_exact_step_special_cases(schedule) -> None:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     t, s, x, x0, xi = _grid(schedule)
     a_t, s_t = num.alpha(t)[:, None], num.sigma(t)[:, None]
     a_s, s_s = num.alpha(s)[:, None], num.sigma(s)[:, None]
@@ -137,7 +140,7 @@ def test_exact_step_torch_follows_input_and_draws_noise() -> None:
 
 def test_exact_step_noise_variance_monte_carlo() -> None:
     """The step's conditional variance is c_ξ² = σ_s²(1 − e^{−2ρ²h}): z-test on the sample variance."""
-    num = VP.lambdify("numpy")
+    num = compile_schedule(VP, "numpy")
     t, s, rho, n = 0.7, 0.4, 0.8, 200_000
     x = np.full((n, 1), 0.3)
     out = backward.exact_step(x, np.zeros_like(x), t, s, VP, rho=rho, generator=np.random.default_rng(1))

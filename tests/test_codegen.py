@@ -15,12 +15,16 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from s2n_theory.verification import export_checks
+from s2n_theory.verification.registry import Check, run_check
 
-from s2n_theory import T, builtin_names, codegen, get_schedule
+from s2n_theory import codegen
+from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.codegen import Expm1, Log1p, Softplus, difference, elementary, stable_rewrite
+from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import S
-from verification import export_checks
-from verification.registry import Check, run_check
+from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.symbols import T
 
 torch = pytest.importorskip("torch")
 
@@ -122,7 +126,7 @@ def test_random_user_schedules_export_and_agree(family, draws, us, pair_us):
     template, ranges = USER_FAMILIES[family]
     values = {key: round(lo + (hi - lo) * u, 3) for (key, (lo, hi)), u in zip(ranges.items(), draws, strict=False)}
     schedule = get_schedule(template.format(**values))
-    module = schedule.lambdify("numpy").module
+    module = compile_schedule(schedule, "numpy").module
     _assert_agrees(schedule, module, "numpy", _points(schedule, us, pair_us))
 
 
@@ -140,7 +144,7 @@ def test_generated_python_imports_only_its_backend(builtins):
 
 def test_lambdify_returns_the_generated_code(builtins):
     schedule = builtins["sub-vp"]
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     text = codegen.export(schedule, "numpy")["module"]
     module = codegen.load_python_module(text, "numpy")
     t = np.linspace(schedule.t_min, schedule.t_max, 11)
@@ -156,7 +160,7 @@ def test_inverse_closed_form_or_newton(builtins):
     for name in ("sub-vp", "edm", "rectified-flow"):
         sched = builtins[name]
         for backend, to_numpy in (("numpy", np.asarray), ("torch", lambda x: x.numpy())):
-            num = sched.lambdify(backend)
+            num = compile_schedule(sched, backend)
             t = np.linspace(sched.t_min, sched.t_max, 9)
             lam = num.log_snr(t if backend == "numpy" else torch.from_numpy(t))
             np.testing.assert_allclose(to_numpy(num.t_of_log_snr(lam)), t, rtol=1e-10)
@@ -187,7 +191,7 @@ def test_vp_variance_needs_the_stable_form(builtins):
         exact = float(mpmath.sqrt(-mpmath.expm1(-sp.lambdify(T, B, "mpmath")(mpmath.mpf(float(t32))))))
     b32 = np.float32(0.1) * t32 + np.float32(9.95) * t32 * t32
     naive = np.sqrt(np.float32(1) - np.exp(-b32))
-    exported = sched.lambdify("numpy").sigma(t32)
+    exported = compile_schedule(sched, "numpy").sigma(t32)
     assert abs(naive - exact) / exact > 1e-5
     assert abs(float(exported) - exact) / exact < 1e-6
 
@@ -320,7 +324,7 @@ def test_x1_fails_on_a_wrong_or_unstable_export(monkeypatch, wrong):
 def _cli(args):
     from typer.testing import CliRunner
 
-    import s2n_theory.cli_export  # noqa: F401 - registers the commands
+    import s2n_theory.cli  # noqa: F401 - registers the commands
     from s2n_theory.cli import app
 
     return CliRunner().invoke(app, args)

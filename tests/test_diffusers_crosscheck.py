@@ -26,7 +26,8 @@ torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
 from s2n_theory import backward, get_schedule  # noqa: E402
-from s2n_theory.oracle import GaussianMixture  # noqa: E402
+from s2n_theory.gaussian_mixture import GaussianMixture  # noqa: E402
+from s2n_theory.numeric_schedule import compile_schedule
 
 N_TRAIN = 1000
 MIXTURE = GaussianMixture([0.4, 0.6], [[-1.0, 0.5], [1.2, -0.4]], [[0.05, 0.2], [0.3, 0.1]])
@@ -37,7 +38,7 @@ def vp_tables(name: str) -> tuple[object, np.ndarray, np.ndarray]:
     schedule = get_schedule(name)
     tau = np.arange(1, N_TRAIN + 1) / N_TRAIN
     tau = np.clip(tau, schedule.t_min, schedule.t_max)
-    alpha_bar = schedule.lambdify("numpy").alpha(tau) ** 2
+    alpha_bar = compile_schedule(schedule, "numpy").alpha(tau) ** 2
     return schedule, tau, alpha_bar
 
 
@@ -61,7 +62,7 @@ def use_float64_tables(scheduler, alpha_bar: np.ndarray) -> None:
 
 def start(schedule, tau0: float, n: int = 48, seed: int = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
     gen = torch.Generator().manual_seed(seed)
-    a, s = (float(v) for v in (schedule.lambdify("numpy").alpha(tau0), schedule.lambdify("numpy").sigma(tau0)))
+    a, s = (float(v) for v in (compile_schedule(schedule, "numpy").alpha(tau0), compile_schedule(schedule, "numpy").sigma(tau0)))
     x0 = MIXTURE.sample(n, gen)
     x = a * x0 + s * torch.randn(x0.shape, generator=gen, dtype=torch.float64)
     noises = [torch.randn(x0.shape, generator=gen, dtype=torch.float64) for _ in range(200)]

@@ -5,8 +5,9 @@ import time
 import pytest
 import sympy as sp
 
-from s2n_theory import ExpressionError, T, parse_expression
-from s2n_theory.expressions import parse_number
+from s2n_theory.errors import ExpressionError
+from s2n_theory.expressions import parse_expression, parse_number
+from s2n_theory.symbols import T
 
 
 @pytest.mark.parametrize(

@@ -180,7 +180,7 @@ def test_parser_never_raises_anything_but_s2n_errors(text):
 def runner_app():
     from typer.testing import CliRunner
 
-    import s2n_theory.cli_info  # noqa: F401  (registers the command)
+    import s2n_theory.cli  # noqa: F401  (registers the command)
     from s2n_theory.cli import app
 
     return CliRunner(), app

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from s2n_theory import get_schedule
 from s2n_theory.interop import InteropError, karras_times, to_diffusers, to_karras_sigmas
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule_spec import get_schedule
 
 diffusers = pytest.importorskip("diffusers")
 torch = pytest.importorskip("torch")
@@ -60,7 +61,7 @@ def test_euler_scheduler_sigmas_are_the_schedule_noise_levels(schedules):
     sched = diffusers.EulerDiscreteScheduler(num_train_timesteps=N, trained_betas=arrays.trained_betas)
     # diffusers keeps sqrt((1 - abar)/abar) = e^{-lambda/2} for every train step, largest first
     sigmas = np.sqrt((1 - sched.alphas_cumprod.double().numpy()) / sched.alphas_cumprod.double().numpy())
-    lam = schedule.lambdify("numpy").log_snr(arrays.times)
+    lam = compile_schedule(schedule, "numpy").log_snr(arrays.times)
     np.testing.assert_allclose(sigmas, np.exp(-lam / 2), rtol=FLOAT32_CUMPROD_RTOL * 5)
 
 
@@ -80,7 +81,7 @@ def test_ddim_steps_with_exported_betas_follow_the_schedule(schedules):
     written with the schedule's own α, σ at the grid times (float64, independent of diffusers)."""
     schedule = schedules["vp-linear"]
     arrays = to_diffusers(schedule, N)
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     sched = diffusers.DDIMScheduler(num_train_timesteps=N, trained_betas=arrays.trained_betas,
                                     prediction_type="epsilon", clip_sample=False, set_alpha_to_one=True)
     sched.set_timesteps(50)
@@ -108,7 +109,7 @@ def test_karras_sigmas(schedules):
     schedule = schedules["vp-linear"]
     sigmas = to_karras_sigmas(schedule, 10)
     assert sigmas[-1] == 0 and len(sigmas) == 11 and np.all(np.diff(sigmas) < 0)
-    lam = schedule.lambdify("numpy").log_snr(np.array([schedule.t_min, schedule.t_max]))
+    lam = compile_schedule(schedule, "numpy").log_snr(np.array([schedule.t_min, schedule.t_max]))
     smin, smax = np.exp(-lam / 2)
     k = 7.0
     # THEORY.md §7 grid written out independently
@@ -116,7 +117,7 @@ def test_karras_sigmas(schedules):
     np.testing.assert_allclose(sigmas[:-1], expected, rtol=1e-13)
     # the grid's times give back the same noise levels through the schedule
     times = karras_times(schedule, sigmas[:-1])
-    back = np.exp(-schedule.lambdify("numpy").log_snr(times) / 2)
+    back = np.exp(-compile_schedule(schedule, "numpy").log_snr(times) / 2)
     np.testing.assert_allclose(back, sigmas[:-1], rtol=1e-10)
     time_grid = to_karras_sigmas(schedule, 5, grid="time")
     np.testing.assert_allclose(time_grid[0], smax, rtol=1e-13)

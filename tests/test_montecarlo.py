@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 import sympy as sp
+from s2n_theory.verification import montecarlo_checks as mc
+from s2n_theory.verification import suite
 
-from s2n_theory import backward, forward, get_schedule
+from s2n_theory import backward, forward
 from s2n_theory.sampling import engine
-from verification import montecarlo_checks as mc
-from verification import registry
+from s2n_theory.schedule_spec import get_schedule
 
 
 def test_montecarlo_claims_pass_on_vdm():
-    results = registry.run(["M1", "M2", "M3", "M4"], ["vdm", "general"])
+    results = suite.run(["M1", "M2", "M3", "M4"], ["vdm", "general"])
     concrete = [r for r in results if r.schedule == "vdm"]
     assert {(r.claim, r.method) for r in concrete} == {("M1", "montecarlo"), ("M2", "montecarlo"),
                                                        ("M3", "montecarlo"), ("M4", "montecarlo"), ("M4", "numeric")}
@@ -43,7 +44,7 @@ def test_m2_fails_with_wrong_exponent_in_b3(monkeypatch):
 
 def test_m3_fails_with_wrong_one_plus_rho_squared(monkeypatch):
     def wrong(schedule, x, x0_hat, rho=backward.RHO_T):
-        return schedule.f * x + (1 + rho**2) * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 4
+        return forward.drift(schedule) * x + (1 + rho**2) * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 4
 
     monkeypatch.setattr(backward, "drift_from_x0", wrong)
     engine._drift_coefficients.cache_clear()
@@ -78,12 +79,11 @@ def test_z_threshold_is_bonferroni():
 
 def test_gpu_check_skips_cleanly_without_cuda():
     import torch
-
-    from verification import gpu_check
+    from s2n_theory.verification import gpu_check
 
     if torch.cuda.is_available():
         pytest.skip("CUDA present: the GPU check really runs (tests/test_sampling.py::test_cuda_matches_cpu)")
-    (result,) = registry.run(["GPU"], ["vp-linear"])
+    (result,) = suite.run(["GPU"], ["vp-linear"])
     assert result.status == "skip" and "no CUDA" in result.detail
     assert gpu_check.main() == 0
 

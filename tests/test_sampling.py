@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from s2n_theory import S2NError, get_schedule
+from s2n_theory.errors import S2NError
+from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.sampling import NoiseSource, sample, simulate_forward, time_grid
+from s2n_theory.schedule_spec import get_schedule
 
 SCHED = get_schedule("vp-cosine")
-NUM = SCHED.lambdify("numpy")
+NUM = compile_schedule(SCHED, "numpy")
 
 
 def frozen(value):
@@ -172,7 +174,7 @@ def test_forward_exact_transitions_have_the_f3_marginal():
     grid = torch.linspace(0.0, 1.0, 9, dtype=torch.float64)
     n = 40_000
     x = simulate_forward(torch.full((n, 1), 1.5, dtype=torch.float64), sched, grid, "exact", generator=4)[:, 0]
-    num = sched.lambdify()
+    num = compile_schedule(sched, )
     mean, std = num.alpha(1.0) * 1.5, num.sigma(1.0)
     assert abs(float(x.mean()) - mean) < 4.5 * std / np.sqrt(n)  # 4.5 sigma: false alarm < 1e-5
     assert abs(float(x.var()) - std**2) < 4.5 * std**2 * np.sqrt(2 / n)

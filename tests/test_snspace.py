@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from s2n_theory.verification import snspace_checks as checks
 
-from s2n_theory import builtin_names, get_schedule, information, snspace
-from s2n_theory.oracle import GaussianMixture
-from verification import snspace_checks as checks
+from s2n_theory import information, snspace
+from s2n_theory.builtin_schedules import builtin_names
+from s2n_theory.gaussian_mixture import GaussianMixture
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule_spec import get_schedule
 
 
 def _run(check, schedule="general", level="quick"):
@@ -20,7 +23,7 @@ def _run(check, schedule="general", level="quick"):
 @pytest.mark.parametrize("name", builtin_names())
 def test_map_round_trip_and_brownian_form(name):
     schedule = get_schedule(name)
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     rng = np.random.default_rng(0)
     lo, hi = schedule.t_min, schedule.t_max
     t = lo + (hi - lo) * rng.uniform(0.05, 0.95, size=6)
@@ -65,7 +68,7 @@ def test_exact_denoiser_mse_matches_channel_mmse():
     oracle = GaussianMixture(weights, means, variances)
     dist = information.Mixture1D(tuple(weights), tuple(m[0] for m in means), tuple(variances))
     schedule = get_schedule("edm")
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     t = np.array([0.01, 0.3, 2.0, 40.0])
     np.testing.assert_allclose(snspace.exact_denoiser_mse(oracle, schedule)(t), information.mmse(dist, num.snr(t)),
                                rtol=1e-8)

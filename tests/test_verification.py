@@ -4,9 +4,10 @@ import json
 
 import pytest
 import sympy as sp
+from s2n_theory.verification import prove, registry, suite
 
-from s2n_theory import forward, get_schedule
-from verification import prove, registry
+from s2n_theory import forward
+from s2n_theory.schedule_spec import get_schedule
 
 FORWARD = ["F1", "F2", "F3", "F4", "F5"]
 QUICK_SCHEDULES = ["general", "edm", "vdm"]
@@ -20,7 +21,7 @@ def _by(results):
 
 
 def test_forward_claims_pass_and_are_symbolic_where_the_sheet_says():
-    results = registry.run(FORWARD, QUICK_SCHEDULES)
+    results = suite.run(FORWARD, QUICK_SCHEDULES)
     assert registry.summarize(results)["fail"] == 0
     assert registry.summarize(results)["error"] == 0
     general = [r for r in results if r.schedule == "general" and r.status != "skip"]
@@ -31,7 +32,7 @@ def test_forward_claims_pass_and_are_symbolic_where_the_sheet_says():
 
 
 def test_every_forward_claim_registered_with_general_schedule():
-    checks = registry.load_checks()
+    checks = suite.load_checks()
     for claim in FORWARD:
         assert any(c.claim == claim and c.general for c in checks)
 
@@ -43,7 +44,7 @@ def doubled_g2(monkeypatch):
 
 
 def test_wrong_g2_is_caught_by_f1_f2_f5(doubled_g2):
-    results = registry.run(["F1", "F2", "F5"], ["general", "edm"])
+    results = suite.run(["F1", "F2", "F5"], ["general", "edm"])
     for r in results:
         if r.status != "skip":
             assert r.status == "fail", r
@@ -51,14 +52,14 @@ def test_wrong_g2_is_caught_by_f1_f2_f5(doubled_g2):
 
 def test_wrong_drift_is_caught_by_f1_and_f2(monkeypatch):
     monkeypatch.setattr(forward, "drift", lambda schedule: sp.diff(schedule.alpha, sp.Symbol("t", positive=True)))
-    results = registry.run(["F1", "F2"], ["general", "vdm"])
+    results = suite.run(["F1", "F2"], ["general", "vdm"])
     assert all(r.status == "fail" for r in results)
 
 
 def test_wrong_transition_is_caught_by_f3(monkeypatch):
     original = forward.transition
     monkeypatch.setattr(forward, "transition", lambda schedule: (original(schedule)[0], 1.01 * original(schedule)[1]))
-    results = registry.run(["F3"], ["general", "edm"])
+    results = suite.run(["F3"], ["general", "edm"])
     assert [r.status for r in results if r.status != "skip"] == ["fail"] * 3
 
 
@@ -70,12 +71,12 @@ def test_wrong_posterior_is_caught_by_f4(monkeypatch):
         return a, b, var * sp.exp(schedule.log_snr - schedule.at(schedule.log_snr, forward.S))
 
     monkeypatch.setattr(forward, "posterior", wrong)
-    results = registry.run(["F4"], ["general", "edm"])
+    results = suite.run(["F4"], ["general", "edm"])
     assert all(r.status == "fail" for r in results)
 
 
 def test_wrong_mixture_fokker_planck_is_caught_numerically(doubled_g2):
-    results = registry.run(["F5"], ["vp-linear"])
+    results = suite.run(["F5"], ["vp-linear"])
     numeric = [r for r in results if r.method == "numeric"]
     assert numeric and all(r.status == "fail" for r in numeric)
 
@@ -101,17 +102,17 @@ def test_crashing_check_is_reported_as_error(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(forward, "moment_rates", lambda *a: boom(None))
-    (result,) = registry.run(["F2"], ["edm"])
+    (result,) = suite.run(["F2"], ["edm"])
     assert result.status == "error" and "boom" in result.detail
 
 
 def test_unknown_claim_rejected():
-    with pytest.raises(registry.S2NError, match="unknown claim"):
-        registry.run(["Q7"], ["edm"])
+    with pytest.raises(S2NError, match="unknown claim"):
+        suite.run(["Q7"], ["edm"])
 
 
 def test_results_serialise_to_the_documented_json():
-    results = registry.run(["F2"], ["general"])
+    results = suite.run(["F2"], ["general"])
     row = json.loads(json.dumps(results[0].to_dict()))
     assert set(row) == {"claim", "schedule", "method", "status", "residual", "seconds", "detail"}
     assert row["schedule"] == "general" and row["status"] in registry.STATUSES

@@ -13,10 +13,13 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from s2n_theory import S, Schedule, T, backward, forward, inference
+from s2n_theory import backward, forward, inference
 from s2n_theory.backward import DELTA, GAMMA, RHO, RHO_T
 from s2n_theory.forward import MU, X0, V, X
-from s2n_theory.oracle import GaussianMixture
+from s2n_theory.gaussian_mixture import GaussianMixture
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import S, T
 
 from .prove import prove_identities
 from .registry import Outcome, claim_check
@@ -52,7 +55,7 @@ def reverse_fokker_planck_identity(label: str, log_density: sp.Expr,
     ell = sp.expand_log(log_density, force=True)
     ell_x = sp.diff(ell, X)
     b = backward.drift_from_score(schedule, X, ell_x, RHO_T)
-    noise2 = backward.diffusion_squared(schedule, RHO_T)
+    noise2 = backward.noise_variance_rate(schedule, RHO_T)
     rhs = -sp.diff(b, X) - b * ell_x - noise2 * (sp.diff(ell_x, X) + ell_x**2) / 2
     return label, sp.diff(ell, T), pointwise_rho(rhs)
 
@@ -72,7 +75,7 @@ MIXTURE_1D = GaussianMixture([0.3, 0.5, 0.2], [[-1.5], [0.2], [2.0]], [0.1, 0.4,
 @claim_check("B1", "numeric", "reverse-time Fokker–Planck for a Gaussian mixture (oracle score), finite differences",
              general=False)
 def check_b1_mixture(schedule: Schedule, level: str) -> Outcome:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     lo, hi = schedule.t_min, schedule.t_max
     count = 5 if level == "quick" else 25
     times = lo + (hi - lo) * np.linspace(0.05, 0.95, count)
@@ -121,7 +124,7 @@ def check_b2(schedule: Schedule, level: str) -> Outcome:
     return prove_identities([
         ("drift: score form = data form", pointwise_rho(backward.drift_from_score(schedule, X, score, RHO_T)),
          pointwise_rho(backward.drift_from_x0(schedule, X, X0, RHO_T))),
-        ("noise^2: rho^2 g^2 = rho^2 sigma^2 (-lambda')", pointwise_rho(backward.diffusion_squared(schedule, RHO_T)),
+        ("noise^2: rho^2 g^2 = rho^2 sigma^2 (-lambda')", pointwise_rho(backward.noise_variance_rate(schedule, RHO_T)),
          pointwise_rho(backward.noise_scale_data_form(schedule, RHO_T) ** 2)),
     ], schedule, RANGES, level)
 
@@ -168,8 +171,6 @@ def check_b3(schedule: Schedule, level: str) -> Outcome:
 
 @claim_check("B3", "numeric", "exact_step (numpy, torch) equals the symbolic B3 coefficients", general=False)
 def check_b3_numeric(schedule: Schedule, level: str) -> Outcome:
-    import torch
-
     rng = np.random.default_rng(41)
     n = 32 if level == "quick" else 256
     lo, hi = schedule.t_min, schedule.t_max
@@ -212,7 +213,7 @@ def check_b4(schedule: Schedule, level: str) -> Outcome:
 
 @claim_check("B4", "numeric", "exact_step with γ, δ equals B3 applied to x̂₀_γ and (1+δ)ξ", general=False)
 def check_b4_numeric(schedule: Schedule, level: str) -> Outcome:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     rng = np.random.default_rng(43)
     n = 32 if level == "quick" else 256
     lo, hi = schedule.t_min, schedule.t_max

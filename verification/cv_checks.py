@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import sympy as sp
 
-from s2n_theory import S, Schedule, T, backward, cv, forward, inference
+from s2n_theory import backward, cv_model, forward, inference
 from s2n_theory.backward import RHO, RHO_T
 from s2n_theory.forward import X0, X
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import S, T
 
 from .backward_checks import RANGES, RHO_VALUE, gaussian_log_density, pointwise_rho
 from .inference_checks import gaussian_posterior
 from .prove import prove_identities
 from .registry import Outcome, claim_check
 
-C2 = cv.C2_SYMBOL
+C2 = cv_model.C2_SYMBOL
 
 
 def _log_fokker_planck(ell: sp.Expr, drift: sp.Expr, noise2: sp.Expr, sign: int = 1) -> tuple[sp.Expr, sp.Expr]:
@@ -33,10 +35,10 @@ def _log_fokker_planck(ell: sp.Expr, drift: sp.Expr, noise2: sp.Expr, sign: int 
 
 @claim_check("C1", "symbolic", "discrete family q_c keeps q(x_s|x₀) = N(α_s x₀, σ_s²); c² = σ̃² is the posterior F4")
 def check_c1(schedule: Schedule, level: str) -> Outcome:
-    k_x, k_0, c2 = cv.discrete_kernel(schedule, C2)
+    k_x, k_0, c2 = cv_model.discrete_kernel(schedule, C2)
     alpha_t, sigma2_t = schedule.alpha, schedule.sigma**2
     alpha_s, sigma2_s = schedule.at(schedule.alpha, S), schedule.at(schedule.sigma, S) ** 2
-    m_x, m_0, m_c2 = cv.discrete_kernel(schedule, cv.markov_c2(schedule))
+    m_x, m_0, m_c2 = cv_model.discrete_kernel(schedule, cv_model.markov_c2(schedule))
     post_xt, post_x0, post_var = forward.posterior(schedule)
     return prove_identities([
         # x_t | x₀ ~ N(α_t x₀, σ_t²): E[x_s | x₀] = k_x α_t x₀ + k_0 x₀, Var = k_x² σ_t² + c².
@@ -51,12 +53,12 @@ def check_c1(schedule: Schedule, level: str) -> Outcome:
 
 @claim_check("C2", "symbolic", "CV SDE given x₀: marginals N(αx₀, σ²) for every ρ(t); ρ = 1 is F1; ρ = 0 is DDIM")
 def check_c2(schedule: Schedule, level: str) -> Outcome:
-    a, b, noise2 = cv.cv_sde(schedule, RHO_T)
+    a, b, noise2 = cv_model.cv_sde(schedule, RHO_T)
     mean, var = schedule.alpha * X0, schedule.sigma**2
     ell = sp.expand_log(gaussian_log_density(X, mean, var), force=True)
     lhs, rhs = _log_fokker_planck(ell, a * X + b * X0, noise2)
-    a1, b1, _ = cv.cv_sde(schedule, sp.Integer(1))
-    a0, b0, noise0 = cv.cv_sde(schedule, sp.Integer(0))
+    a1, b1, _ = cv_model.cv_sde(schedule, sp.Integer(1))
+    a0, b0, noise0 = cv_model.cv_sde(schedule, sp.Integer(0))
     # ρ = 0: the path through x_t at time t, x(s) = α_s x₀ + (σ_s/σ_t)(x_t − α_t x₀), solves the ODE.
     path = schedule.at(schedule.alpha, S) * X0 + schedule.at(schedule.sigma, S) / schedule.sigma * (
         X - schedule.alpha * X0)
@@ -65,7 +67,7 @@ def check_c2(schedule: Schedule, level: str) -> Outcome:
         ("mean ODE m' = a m + b x0", sp.diff(mean, T), pointwise_rho(a * mean + b * X0)),
         ("variance ODE v' = 2 a v + rho^2 g^2", sp.diff(var, T), pointwise_rho(2 * a * var + noise2)),
         ("Fokker-Planck of N(alpha x0, sigma^2)", lhs, pointwise_rho(rhs)),
-        ("rho = 1: a = f", a1, schedule.f),
+        ("rho = 1: a = f", a1, forward.drift(schedule)),
         ("rho = 1: b = 0", b1, 0),
         ("rho = 0: DDIM path solves the ODE", sp.diff(path, S), _at_s_drift(schedule, a0, b0, path)),
         ("rho = 0: no noise", noise0, 0),
@@ -81,7 +83,7 @@ def _at_s_drift(schedule: Schedule, a: sp.Expr, b: sp.Expr, x_value: sp.Expr) ->
 @claim_check("C3", "symbolic", "reversing C2 (x₀ → x̂₀) gives the B-family drift; Gaussian data, general ρ(t)")
 def check_c3(schedule: Schedule, level: str) -> Outcome:
     g = gaussian_posterior(schedule)
-    a, b, noise2 = cv.cv_sde(schedule, RHO_T)
+    a, b, noise2 = cv_model.cv_sde(schedule, RHO_T)
     ell, score, x0_hat = g["log_density"], g["score"], g["x0_hat"]
     # Markovian projection: p_t of x₀ ~ N(μ, v) solves FP with drift a x + b x̂₀(x) and noise ρ² g².
     lhs, rhs = _log_fokker_planck(sp.expand_log(ell, force=True), a * X + b * x0_hat, noise2)
@@ -89,17 +91,17 @@ def check_c3(schedule: Schedule, level: str) -> Outcome:
     return prove_identities([
         ("Fokker-Planck of the projected CV process (Gaussian data)", lhs, pointwise_rho(rhs)),
         ("reversed CV drift = B1 drift (Gaussian data)",
-         pointwise_rho(cv.cv_reverse_drift(schedule, X, x0_hat, score, RHO_T)),
+         pointwise_rho(cv_model.cv_reverse_drift(schedule, X, x0_hat, score, RHO_T)),
          pointwise_rho(backward.drift_from_score(schedule, X, score, RHO_T))),
         ("reversed CV drift = B2 drift (any data, Tweedie)",
-         pointwise_rho(cv.cv_reverse_drift(schedule, X, X0, tweedie_score, RHO_T)),
+         pointwise_rho(cv_model.cv_reverse_drift(schedule, X, X0, tweedie_score, RHO_T)),
          pointwise_rho(backward.drift_from_x0(schedule, X, X0, RHO_T))),
     ], schedule, {**RANGES, RHO_VALUE: (0.0, 2.0)}, level)
 
 
 @claim_check("C4", "symbolic", "B3 is the C1 member with c² = σ_s²(1 − e^{−2ρ²h})")
 def check_c4(schedule: Schedule, level: str) -> Outcome:
-    k_x, k_0, c2 = cv.discrete_kernel(schedule, cv.exact_step_c2(schedule, RHO))
+    k_x, k_0, c2 = cv_model.discrete_kernel(schedule, cv_model.exact_step_c2(schedule, RHO))
     c_x, c_x0, c_noise = backward.exact_step_coefficients(schedule, RHO)
     alpha_s = schedule.at(schedule.alpha, S)
     return prove_identities([
@@ -119,7 +121,7 @@ def check_c5(schedule: Schedule, level: str) -> Outcome:
     sn_t, sn_s = sigma / alpha, schedule.at(sigma / alpha, S)
     return prove_identities([
         ("d(x/alpha)/dt along the ODE = eps_hat d(sigma/alpha)/dt",
-         drift / alpha - X * sp.diff(alpha, T) / alpha**2, cv.ddim_sn_velocity(schedule, eps_hat)),
+         drift / alpha - X * sp.diff(alpha, T) / alpha**2, cv_model.ddim_sn_velocity(schedule, eps_hat)),
         ("B3 rho = 0 step: x_s/alpha_s - x_t/alpha_t = eps_hat (sigma_s/alpha_s - sigma_t/alpha_t)",
          x_s / schedule.at(alpha, S) - X / alpha, eps_hat * (sn_s - sn_t)),
     ], schedule, RANGES, level)

@@ -19,7 +19,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from s2n_theory import S, Schedule, T, codegen
+from s2n_theory import codegen, forward
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import S, T
 
 from .registry import Outcome, Skip, claim_check
 
@@ -34,8 +36,8 @@ def _mp(schedule: Schedule, name: str) -> Callable[..., mpmath.mpf]:
     per = _COMPILED.setdefault(schedule, {})
     if name not in per:
         expr = {"alpha": schedule.alpha, "sigma": schedule.sigma, "log_snr": schedule.log_snr,
-                "snr": schedule.snr, "f": schedule.f, "g2": schedule.g2, "dlog_snr": schedule.dlog_snr,
-                "alpha_ts": schedule.alpha_ts, "sigma2_ts": schedule.sigma2_ts}[name]
+                "snr": schedule.snr, "f": forward.drift(schedule), "g2": forward.diffusion_squared(schedule), "dlog_snr": schedule.dlog_snr,
+                "alpha_ts": forward.transition(schedule)[0], "sigma2_ts": forward.transition(schedule)[1]}[name]
         args = [T, S] if name in codegen.TWO_ARG else [T]
         per[name] = sp.lambdify(args, expr, modules="mpmath")
     return per[name]

@@ -11,8 +11,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from s2n_theory import S, Schedule, T, forward
+from s2n_theory import forward
 from s2n_theory.forward import MU, X0, V, X
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import S, T
 
 from .prove import R, prove_identities
 from .registry import Outcome, claim_check
@@ -28,13 +31,13 @@ def _fokker_planck_identity(label: str, density: sp.Expr, schedule: Schedule) ->
     """
     ell = sp.expand_log(sp.log(density), force=True)
     ell_x = sp.diff(ell, X)
-    rhs = -schedule.f - schedule.f * X * ell_x + schedule.g2 * (sp.diff(ell_x, X) + ell_x**2) / 2
+    rhs = -forward.drift(schedule) - forward.drift(schedule) * X * ell_x + forward.diffusion_squared(schedule) * (sp.diff(ell_x, X) + ell_x**2) / 2
     return label, sp.diff(ell, T), rhs
 
 
 @claim_check("F1", "symbolic", "f = α′/α, g² = −σ²λ′ = (σ²)′ − 2fσ², and N(αx₀, σ²) solves the SDE's Fokker–Planck")
 def check_f1(schedule: Schedule, level: str) -> Outcome:
-    f, g2, sigma2 = schedule.f, schedule.g2, schedule.sigma**2
+    f, g2, sigma2 = forward.drift(schedule), forward.diffusion_squared(schedule), schedule.sigma**2
     density = forward.gaussian_density(X, schedule.alpha * X0, sigma2)
     return prove_identities([
         ("f = alpha'/alpha", f * schedule.alpha, sp.diff(schedule.alpha, T)),
@@ -82,7 +85,7 @@ def check_f3(schedule: Schedule, level: str) -> Outcome:
 
 @claim_check("F3", "numeric", "σ²_{t|s} against adaptive quadrature of ∫ₛᵗ (α_t/α_u)² g_u² du", general=False)
 def check_f3_quadrature(schedule: Schedule, level: str) -> Outcome:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     u = sp.Symbol("u", positive=True)
     integrand = sp.lambdify([u, T], forward.transition_variance_integrand(schedule, u), modules="mpmath")
     rng = np.random.default_rng(3)
@@ -132,7 +135,7 @@ MIXTURE_1D = (np.array([0.3, 0.5, 0.2]), np.array([-1.5, 0.2, 2.0]), np.array([0
 
 @claim_check("F5", "numeric", "Fokker–Planck for a Gaussian mixture, 4th-order finite differences", general=False)
 def check_f5_mixture(schedule: Schedule, level: str) -> Outcome:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     weights, means, variances = MIXTURE_1D
 
     def density(x: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""GPU path of the sampling engine (claim id ``GPU``; also ``python -m verification.gpu_check``).
+"""GPU path of the sampling engine (claim id ``GPU``; also ``python -m s2n_theory.verification.gpu_check``).
 
 On a CUDA device: (1) M2 at scale, the oracle sampler landing on the 16-D mixture with
 every method and ρ ∈ {0, 0.5, 1, 2}; (2) CPU/GPU agreement of the exact step in
@@ -16,12 +16,13 @@ import time
 import numpy as np
 import torch
 
-from s2n_theory import Schedule
 from s2n_theory.metrics import mmd, sliced_wasserstein
 from s2n_theory.sampling import sample, time_grid
+from s2n_theory.schedule import Schedule
+from s2n_theory.schedule_spec import get_schedule
 
 from .montecarlo_checks import FALSE_ALARM, RHOS, _z_threshold, mixture_16d
-from .registry import Outcome, Skip, claim_check
+from .registry import REGISTRY, Outcome, Skip, claim_check, run_check
 
 AGREEMENT_TOLERANCE = 1e-10
 """Relative CPU/GPU difference allowed after a whole float64 trajectory (transcendental
@@ -116,10 +117,10 @@ def check_gpu(schedule: Schedule, level: str) -> Outcome:
 
 def main() -> int:
     """Run the GPU check on vp-linear and edm, print a JSON line per result."""
-    from .registry import run
-
     torch.set_num_threads(1)
-    results = run(["GPU"], ["vp-linear", "edm"], level="full" if "--full" in sys.argv else "quick")
+    level = "full" if "--full" in sys.argv else "quick"
+    checks = [check for check in REGISTRY if check.claim == "GPU"]
+    results = [run_check(check, get_schedule(name), level) for check in checks for name in ("vp-linear", "edm")]
     for r in results:
         print(json.dumps(r.to_dict()))
     return 1 if any(r.status in ("fail", "error") for r in results) else 0

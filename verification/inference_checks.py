@@ -13,10 +13,14 @@ import math
 
 import numpy as np
 import sympy as sp
+import torch
+from scipy import integrate, special, stats
 
-from s2n_theory import Schedule, inference
+from s2n_theory import inference
 from s2n_theory.forward import MU, X0, V, X
-from s2n_theory.oracle import GaussianMixture, eigen_terms
+from s2n_theory.gaussian_mixture import GaussianMixture, eigen_terms
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule import Schedule
 
 from .prove import prove_identities
 from .registry import Outcome, Skip, claim_check
@@ -78,7 +82,7 @@ def _times(schedule: Schedule, n: int, seed: int) -> np.ndarray:
 
 def _points(schedule: Schedule, times: np.ndarray, seed: int) -> np.ndarray:
     """Points spread over the bulk of p_t (and beyond) at each time."""
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     rng = np.random.default_rng(seed)
     x0 = MIXTURE.sample(len(times), rng)
     a, s = num.alpha(times)[:, None], num.sigma(times)[:, None]
@@ -88,12 +92,10 @@ def _points(schedule: Schedule, times: np.ndarray, seed: int) -> np.ndarray:
 @claim_check("P1", "numeric", "Tweedie on the mixture oracle: torch autograd of log p_t vs (αx̂₀ − x)/σ², −ε̂/σ",
              general=False)
 def check_p1_mixture(schedule: Schedule, level: str) -> Outcome:
-    import torch
-
     n = 64 if level == "quick" else 512
     times = _times(schedule, n, 11)
     x = _points(schedule, times, 12)
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     a, s = num.alpha(times)[:, None], num.sigma(times)[:, None]
     xt = torch.tensor(x, requires_grad=True)
     (grad,) = torch.autograd.grad(MIXTURE.log_prob(xt, torch.tensor(times), schedule).sum(), xt)
@@ -115,7 +117,7 @@ def check_p1_mixture(schedule: Schedule, level: str) -> Outcome:
 
 
 def _is_vp(schedule: Schedule) -> bool:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     t = np.linspace(schedule.t_min, schedule.t_max, 17)[1:-1]
     return bool(np.allclose(num.alpha(t) ** 2 + num.sigma(t) ** 2, 1.0, rtol=0, atol=1e-12))
 
@@ -174,12 +176,9 @@ def check_p3_components(schedule: Schedule, level: str) -> Outcome:
 @claim_check("P3", "numeric", "oracle vs scipy log-density, torch autograd score, quadrature of Bayes' rule",
              general=False)
 def check_p3(schedule: Schedule, level: str) -> Outcome:
-    import torch
-    from scipy import integrate, special, stats
-
     if schedule.is_general:
         raise Skip("needs a concrete schedule")
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     n = 24 if level == "quick" else 128
     times = _times(schedule, n, 31)
     x = _points(schedule, times, 32)

@@ -16,8 +16,11 @@ import numpy as np
 import sympy as sp
 from scipy import stats
 
-from s2n_theory import Schedule, T, information, snspace
+from s2n_theory import information, snspace
 from s2n_theory.information import SNR, VARIANCE
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import T
 
 from .prove import prove_identities
 from .registry import Outcome, claim_check
@@ -112,7 +115,7 @@ def check_i2(schedule: Schedule, level: str) -> Outcome:
 
 def _interior_times(schedule: Schedule, count: int) -> np.ndarray:
     """Times where λ is evenly spread over the schedule's range clipped to [−5, 9]."""
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     lo = max(float(num.log_snr(np.float64(schedule.t_max))), -5.0)
     hi = min(float(num.log_snr(np.float64(schedule.t_min))), 9.0)
     return num.t_of_log_snr(np.linspace(hi, lo, count + 2)[1:-1])
@@ -120,7 +123,7 @@ def _interior_times(schedule: Schedule, count: int) -> np.ndarray:
 
 @claim_check("I2", "numeric", "d/dt I(e^{λ(t)}) by finite differences in t = ½ λ′ e^λ mmse ≤ 0", general=False)
 def check_i2_quadrature(schedule: Schedule, level: str) -> Outcome:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     times = _interior_times(schedule, 4 if level == "quick" else 10)
     dists = {k: ONE_D[k] for k in (("mixture",) if level == "quick" else ONE_D)}
     worst, failed = 0.0, []
@@ -219,7 +222,7 @@ def check_i5(schedule: Schedule, level: str) -> Outcome:
 
 @claim_check("I5", "numeric", "optimal loss ∫ −½λ′e^λ mmse dt = I(x₀; x_{t_min}) − I(x₀; x_{t_max})", general=False)
 def check_i5_quadrature(schedule: Schedule, level: str) -> Outcome:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     ends = num.snr(np.array([schedule.t_min, schedule.t_max]))
     names = ("mixture",) if level == "quick" else (*ONE_D, "gaussian")
     dists = {**ONE_D, "gaussian": information.Gaussian(1.0)}

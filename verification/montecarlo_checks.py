@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from scipy import stats
 
-from s2n_theory import Schedule
+from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.metrics import mmd, sliced_wasserstein
-from s2n_theory.oracle import GaussianMixture
+from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.sampling import sample, simulate_forward, time_grid
 from s2n_theory.sampling.noise import NoiseSource
+from s2n_theory.schedule import Schedule
 
 from .registry import Outcome, claim_check
 
@@ -75,7 +76,7 @@ def euler_moments(schedule: Schedule, grid: np.ndarray, x0: float) -> tuple[np.n
     The scheme x ← (1 + f Δt) x + g √Δt ξ is linear, so its moments follow the recursion
     m ← (1 + f Δt) m, v ← (1 + f Δt)² v + g² Δt with no sampling error.
     """
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     dt = np.diff(grid)
     gain = 1.0 + num.f(grid[:-1]) * dt
     noise = num.g2(grid[:-1]) * dt
@@ -95,7 +96,7 @@ M1_BIAS_FRACTION = 0.1
 def check_m1(schedule: Schedule, level: str) -> Outcome:
     paths, steps = (20_000, 2_000) if level == "quick" else (200_000, 8_000)
     x0 = 0.8
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     # Discretization bias must not masquerade as a Monte Carlo failure: double the steps until
     # the exact Euler moments sit within a tenth of a standard error of N(α x₀, σ²).
     while True:
@@ -241,7 +242,7 @@ def check_m4_strong(schedule: Schedule, level: str) -> Outcome:
     fine = 4096
     x0 = torch.full((paths, 1), 0.8, dtype=DTYPE)
     fine_grid = _forward_grid(schedule, fine)
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     times = fine_grid.numpy()
     # One Brownian path per sample on the fine grid; coarse paths sum its increments.
     dw = NoiseSource(5).normal((paths, fine), step=0, dtype=DTYPE) * torch.as_tensor(np.sqrt(np.diff(times)))
@@ -266,7 +267,7 @@ def check_m4_strong(schedule: Schedule, level: str) -> Outcome:
 @claim_check("M4", "numeric", "weak order 1 of Euler–Maruyama; ODE orders: Euler 1, exact step 1, Heun 2",
              general=False)
 def check_m4_orders(schedule: Schedule, level: str) -> Outcome:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     # Small step counts are pre-asymptotic on stiff schedules (rectified flow near t = 1).
     counts = [32, 64, 128, 256] if level == "quick" else [32, 64, 128, 256, 512]
     found, expected = {}, {}

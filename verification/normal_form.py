@@ -28,8 +28,8 @@ from functools import reduce
 
 import sympy as sp
 
-from s2n_theory import S, T
-from s2n_theory.budget import BudgetExceeded, latest_within
+from s2n_theory.symbols import S, T
+from s2n_theory.time_limit import TimeLimitExceeded, latest_within
 
 NORMAL_FORM_SECONDS = 6.0
 """Budget for the normal form of one residual before handing it to prove_identities."""
@@ -125,5 +125,5 @@ def is_zero(expr: sp.Expr, seconds: float | None = None, domain: tuple[float, fl
         return True
     try:
         return bool(latest_within(_steps, (expr, domain), NORMAL_FORM_SECONDS if seconds is None else seconds))
-    except (BudgetExceeded, RuntimeError):
+    except (TimeLimitExceeded, RuntimeError):
         return False

@@ -16,8 +16,9 @@ import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from s2n_theory import S, Schedule, T
-from s2n_theory.budget import BudgetExceeded, latest_within
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import S, T
+from s2n_theory.time_limit import TimeLimitExceeded, latest_within
 
 from . import normal_form
 from .registry import Outcome
@@ -129,7 +130,7 @@ def _reduces_to_zero_within(expr: sp.Expr, seconds: float) -> bool:
         return True
     try:
         return bool(latest_within(_zero_steps, (expr,), seconds))
-    except (BudgetExceeded, RuntimeError):
+    except (TimeLimitExceeded, RuntimeError):
         return False
 
 

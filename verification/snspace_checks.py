@@ -12,8 +12,13 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from s2n_theory import Schedule, T, forward, snspace
+from s2n_theory import forward, snspace
+from s2n_theory.backward import exact_step
 from s2n_theory.forward import X0, X
+from s2n_theory.gaussian_mixture import GaussianMixture
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import T
 
 from .prove import prove_identities
 from .registry import Outcome, Skip, claim_check
@@ -27,14 +32,12 @@ MIXTURE = ([0.3, 0.5, 0.2], [[-1.5], [0.2], [2.0]], [0.1, 0.4, 0.05])
 """1-D mixture data (weights, means, variances) for S2 and S3."""
 
 
-def _oracle():  # noqa: ANN202
-    from s2n_theory.oracle import GaussianMixture
-
+def _oracle() -> GaussianMixture:
     return GaussianMixture(*MIXTURE)
 
 
 def _log_snr_range(schedule: Schedule) -> tuple[float, float]:
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     return (float(num.log_snr(np.float64(schedule.t_max))), float(num.log_snr(np.float64(schedule.t_min))))
 
 
@@ -59,7 +62,6 @@ def check_s2(schedule: Schedule, level: str) -> Outcome:
     lo, hi = _log_snr_range(schedule)
     if not (lo <= S2_GRID.min() and S2_GRID.max() <= hi):
         raise Skip(f"λ-range [{lo:.3g}, {hi:.3g}] does not cover the grid [{S2_GRID.min()}, {S2_GRID.max()}]")
-    from s2n_theory.backward import exact_step
     oracle = _oracle()
     rng = np.random.default_rng(7)
     n = 32 if level == "quick" else 256

@@ -26,10 +26,11 @@ import numpy as np
 import sympy as sp
 import torch
 
-from .. import backward, numeric
+from .. import backward
+from ..arrays import compile_expression
 from ..errors import S2NError
-from ..expressions import T
-from ..schedule import S, Schedule
+from ..schedule import Schedule
+from ..symbols import S, T
 from .noise import draw_normal
 
 METHODS = ("exact", "euler", "heun")
@@ -52,7 +53,7 @@ def _exact_coefficients(schedule: Schedule) -> Callable[..., Any]:
     """B4 step coefficients (c_x, c_θ, c_ξ) as numpy functions of (t, s, ρ, γ, δ)."""
     coefficients = backward.parametric_step_coefficients(schedule, backward.RHO, backward.GAMMA, backward.DELTA)
     args = [T, S, backward.RHO, backward.GAMMA, backward.DELTA]
-    compiled = [numeric.lambdify(args, c) for c in coefficients]
+    compiled = [compile_expression(args, c) for c in coefficients]
     return lambda *values: [f(*values) for f in compiled]
 
 
@@ -63,7 +64,7 @@ def _drift_coefficients(schedule: Schedule) -> Callable[..., Any]:
     drift = sp.expand(backward.drift_from_x0(schedule, _X, x0_gamma, backward.RHO))
     parts = [sp.diff(drift, _X), sp.diff(drift, _X0), backward.noise_scale_data_form(schedule, backward.RHO)]
     args = [T, backward.RHO, backward.GAMMA]
-    compiled = [numeric.lambdify(args, p) for p in parts]
+    compiled = [compile_expression(args, p) for p in parts]
     return lambda *values: [f(*values) for f in compiled]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import S2NError
+from ..numeric_schedule import compile_schedule
 from ..schedule import Schedule
 from .noise import draw_normal
 
@@ -36,7 +37,7 @@ def simulate_forward(
     times = grid.detach().cpu().double().numpy()
     if times.ndim != 1 or len(times) < 2 or np.any(np.diff(times) <= 0):
         raise S2NError("forward grid must be a strictly increasing 1-D tensor of at least two times")
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     s, t = times[:-1], times[1:]
     if method == "euler":
         dt = t - s

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from ..errors import S2NError
+from ..interop import karras_grid
+from ..numeric_schedule import compile_schedule
 from ..schedule import Schedule
 
 GRID_KINDS = ("uniform-t", "uniform-lambda", "karras")
@@ -42,7 +44,7 @@ def time_grid(
     if not schedule.t_min <= lo < hi <= schedule.t_max:
         raise S2NError(f"grid range [{lo:g}, {hi:g}] must lie inside the schedule's domain "
                        f"[{schedule.t_min:g}, {schedule.t_max:g}] with t_min < t_max")
-    num = schedule.lambdify("numpy")
+    num = compile_schedule(schedule, "numpy")
     if kind == "uniform-t":
         times = np.linspace(hi, lo, n + 1)
     else:
@@ -56,10 +58,7 @@ def time_grid(
             if not (reach[0] * (1 - 1e-9) <= s_min < s_max <= reach[1] * (1 + 1e-9)):
                 raise S2NError(f"karras grid: need {reach[0]:.4g} <= sigma_min < sigma_max <= {reach[1]:.4g} "
                                f"(sigma = exp(-lambda/2) on this schedule), got [{s_min:g}, {s_max:g}]")
-            ramp = np.linspace(0.0, 1.0, n + 1)
-            inv = 1.0 / float(exponent)
-            sigmas = (s_max**inv + ramp * (s_min**inv - s_max**inv)) ** float(exponent)
-            lam = -2.0 * np.log(sigmas)
+            lam = -2.0 * np.log(karras_grid(s_min, s_max, n + 1, exponent))
         times = num.t_of_log_snr(lam)
         if kind == "uniform-lambda" or sigma_max is None:
             times[0] = hi

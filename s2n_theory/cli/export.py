@@ -7,62 +7,15 @@ or a ``.toml``/``.json`` file whose keys are the fields of a spec
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
+import sympy as sp
 import typer
 
-from .cli import app, user_errors_exit_2
-from .errors import SpecError
-
-MAX_SPEC_FILE_BYTES = 64 * 1024
-
-
-def spec_from_fields(fields: dict[str, Any], where: str) -> str:
-    """Join the fields of a spec file into the one-line spec language (every value is parsed later)."""
-    if not isinstance(fields, dict) or not fields:
-        raise SpecError(f"{where}: expected a table of spec fields (alpha, sigma, lambda, beta, domain, ...)")
-    parts = []
-    for key, value in fields.items():
-        if not isinstance(key, str):
-            raise SpecError(f"{where}: field names must be strings")
-        if key == "domain" and isinstance(value, (list, tuple)):
-            if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise SpecError(f"{where}: domain must be two numbers [a, b]")
-            text = f"[{float(value[0])!r}, {float(value[1])!r}]"
-        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise SpecError(f"{where}: field {key!r} must be a string or a number")
-        else:
-            text = str(value)
-        if ";" in text or ";" in key or "=" in key:
-            raise SpecError(f"{where}: field {key!r} may not contain ';' or '='")
-        parts.append(f"{key}={text}")
-    return "; ".join(parts)
-
-
-def resolve_schedule(spec: str):
-    """A schedule from a name, a spec, or a ``.toml``/``.json`` spec file."""
-    from .library import get_schedule
-
-    path = Path(spec)
-    if spec.endswith((".toml", ".json")):
-        if not path.is_file():
-            raise SpecError(f"spec file {spec!r} not found")
-        if path.stat().st_size > MAX_SPEC_FILE_BYTES:
-            raise SpecError(f"spec file {spec!r} is larger than {MAX_SPEC_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-        try:
-            if spec.endswith(".json"):
-                fields = json.loads(text)
-            else:
-                import tomllib
-
-                fields = tomllib.loads(text)
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise SpecError(f"{spec}: cannot read file: {exc}") from None
-        return get_schedule(spec_from_fields(fields, spec))
-    return get_schedule(spec)
+from .. import codegen
+from ..numeric_schedule import schedule_functions
+from ..schedule_spec import get_schedule
+from .app import app, user_errors_exit_2
 
 
 @app.command("export")
@@ -77,17 +30,16 @@ def export_command(
                                                         "on stderr."),
 ) -> None:
     """Export a schedule as standalone, numerically stable code (or its formulas in LaTeX)."""
-    from . import codegen
-
-    sched = resolve_schedule(schedule)
+    sched = get_schedule(schedule)
+    functions = schedule_functions(sched)
     if backend not in codegen.BACKENDS:
         raise codegen.CodegenError(f"unknown backend {backend!r} (choose one of {', '.join(codegen.BACKENDS)})")
     header_name = None
     if backend == "c" and output is not None:
         header_name = output.with_suffix(".h").name
-    files = codegen.export(sched, backend, prefix=prefix, header_name=header_name)
+    files = codegen.export(functions, backend, prefix=prefix, header_name=header_name)
     if report:
-        typer.echo(codegen.export_forms(sched).report(), err=True)
+        typer.echo(codegen.export_forms(functions).report(), err=True)
     if backend == "c":
         if output is None:
             typer.echo(f"/* ---- {prefix}.h ---- */\n{files['header']}\n/* ---- {prefix}.c ---- */\n{files['source']}")
@@ -113,12 +65,8 @@ def derive_command(
     latex: bool = typer.Option(False, "--latex", help="LaTeX instead of pretty text."),
 ) -> None:
     """Print f, g², λ′, the transition kernel (α_{t|s}, σ²_{t|s}) and the inverse t(λ) of a schedule."""
-    import sympy as sp
-
-    from . import codegen
-
-    sched = resolve_schedule(schedule)
-    exprs = codegen.derived_formulas(sched)
+    sched = get_schedule(schedule)
+    exprs = codegen.derived_formulas(schedule_functions(sched))
     keys = ("alpha", "sigma", "log_snr", "f", "g2", "dlog_snr", "alpha_ts", "sigma2_ts", "t_of_log_snr")
     if latex:
         lines = [r"\begin{align*}"]

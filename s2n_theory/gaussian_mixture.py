@@ -28,8 +28,11 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
+from .arrays import backend_of
 from .errors import S2NError
+from .numeric_schedule import compile_schedule
 
 
 class OracleError(S2NError):
@@ -44,10 +47,6 @@ def eigen_terms(z: Any, alpha: Any, sigma: Any, s: Any) -> tuple[Any, Any, Any, 
     """
     zc = z / (alpha**2 * s + sigma**2)
     return zc, -zc, sigma * zc, alpha * s * zc
-
-
-def _is_torch(value: Any) -> bool:
-    return type(value).__module__.startswith("torch")
 
 
 class _NumpyOps:
@@ -87,8 +86,6 @@ class _TorchOps:
     name = "torch"
 
     def __init__(self, ref: Any):
-        import torch
-
         self.torch = torch
         self.dtype = ref.dtype
         self.device = ref.device
@@ -116,7 +113,7 @@ class _TorchOps:
 
 
 def _ops_for(x: Any) -> _NumpyOps | _TorchOps:
-    if _is_torch(x):
+    if backend_of(x) == "torch":
         if not x.is_floating_point():
             raise OracleError("x must be a floating-point tensor")
         return _TorchOps(x)
@@ -125,23 +122,10 @@ def _ops_for(x: Any) -> _NumpyOps | _TorchOps:
 
 def _prepare(x: Any) -> Any:
     """Tensors pass through; anything else becomes a floating numpy array (float64 unless it was float)."""
-    if _is_torch(x):
+    if backend_of(x) == "torch":
         return x
     x = np.asarray(x)
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
-
-
-def _numeric_schedule(schedule: Any, backend: str) -> Any:
-    from .library import get_schedule
-    from .schedule import NumericSchedule, Schedule
-
-    if isinstance(schedule, NumericSchedule):
-        schedule = schedule.schedule
-    if isinstance(schedule, str):
-        schedule = get_schedule(schedule)
-    if not isinstance(schedule, Schedule):
-        raise OracleError(f"schedule must be a Schedule, NumericSchedule or spec string, got {type(schedule).__name__}")
-    return schedule.lambdify(backend)
 
 
 class GaussianMixture:
@@ -219,7 +203,7 @@ class GaussianMixture:
 
     def marginal(self, t: float, schedule: Any) -> GaussianMixture:
         """The mixture p_t = Σ_k π_k N(α_t μ_k, α_t² Σ_k + σ_t² I) at one time t."""
-        num = _numeric_schedule(schedule, "numpy")
+        num = compile_schedule(schedule, "numpy")
         tt = np.asarray(t, dtype=np.float64)  # a bare Python float would be evaluated in float32
         a, s = float(num.alpha(tt)), float(num.sigma(tt))
         return self.marginal_at(a, s)
@@ -245,7 +229,7 @@ class GaussianMixture:
 
     def _coefficients(self, x: Any, t: Any, schedule: Any) -> tuple[Any, Any, Any]:
         ops = _ops_for(x)
-        num = _numeric_schedule(schedule, ops.name)
+        num = compile_schedule(schedule, ops.name)
         tt = ops.asarray(t)
         return ops, num.alpha(tt), num.sigma(tt)
 
@@ -345,7 +329,7 @@ class GaussianMixture:
         n = int(n)
         if n < 0:
             raise OracleError("n must be >= 0")
-        if _is_torch(generator) or device is not None or (dtype is not None and _is_torch(dtype)):
+        if isinstance(generator, torch.Generator) or device is not None or isinstance(dtype, torch.dtype):
             return self._sample_torch(n, generator, device, dtype)
         rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
         comp = rng.choice(self.n_components, size=n, p=self.weights)
@@ -356,8 +340,6 @@ class GaussianMixture:
         return (self.means[comp] + scaled).astype(dtype or np.float64)
 
     def _sample_torch(self, n: int, generator: Any, device: Any, dtype: Any) -> Any:
-        import torch
-
         if device is None:
             device = generator.device if generator is not None else "cpu"
         dtype = dtype or torch.float64
@@ -374,6 +356,6 @@ class GaussianMixture:
 
 
 def _to_numpy(value: Any) -> Any:
-    if _is_torch(value):
+    if isinstance(value, torch.Tensor):
         return value.detach().cpu().double().numpy()
     return value

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from . import forward
 from .backward import RHO_T, step_h
-from .expressions import T
-from .schedule import S
+from .symbols import S, T
 
 if TYPE_CHECKING:
     from .schedule import Schedule
@@ -53,7 +53,7 @@ def cv_sde(schedule: Schedule, rho: sp.Expr = RHO_T) -> tuple[sp.Expr, sp.Expr, 
     """C2: (a, b, ρ² g²) of dx = [a x + b x₀] dt + ρ g dw, a = σ′/σ + ½ ρ² λ′, b = α′ − a α."""
     a = sp.diff(schedule.sigma, T) / schedule.sigma + rho**2 * schedule.dlog_snr / 2
     b = sp.diff(schedule.alpha, T) - a * schedule.alpha
-    return a, b, rho**2 * schedule.g2
+    return a, b, rho**2 * forward.diffusion_squared(schedule)
 
 
 def cv_reverse_drift(schedule: Schedule, x: sp.Expr, x0_hat: sp.Expr, score: sp.Expr,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import typer
 
-from .cli import _split, app, user_errors_exit_2
-from .errors import S2NError
+from ..errors import S2NError
+from .app import app, split_values, user_errors_exit_2
 
 
 def _floats(values: list[str] | None) -> list[float] | None:
-    parts = _split(values)
+    parts = split_values(values)
     if parts is None:
         return None
     try:
@@ -54,12 +54,12 @@ def sweep(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Run a grid of sampler settings (schedule, grid, NFE, method, rho, gamma, delta, seeds) on a target."""
-    from . import sweep as sw
+    from .. import sweep as sw
 
     overrides = {"out": str(out) if out else None, "target": target, "checkpoint": checkpoint,
-                 "schedules": _split(schedule), "grids": _split(grid), "exponents": _floats(exponent),
-                 "nfe": _ints(nfe), "methods": _split(method), "rho": _floats(rho), "gamma": _floats(gamma),
-                 "delta": _floats(delta), "seeds": _ints(seed), "samples": samples, "metrics": _split(metrics),
+                 "schedules": split_values(schedule), "grids": split_values(grid), "exponents": _floats(exponent),
+                 "nfe": _ints(nfe), "methods": split_values(method), "rho": _floats(rho), "gamma": _floats(gamma),
+                 "delta": _floats(delta), "seeds": _ints(seed), "samples": samples, "metrics": split_values(metrics),
                  "bootstrap": bootstrap, "device": device}
     cfg = sw.load_config(config, {k: v for k, v in overrides.items() if v is not None})
     rows = sw.run_sweep(cfg, executor=executor, workers=workers, scheduler_address=scheduler_address,
@@ -86,7 +86,7 @@ def train(
         raise S2NError(f"unknown training target {what!r} (choose digits)")
     import torch
 
-    from . import digits
+    from .. import digits
 
     torch.set_num_threads(threads)
     cfg = digits.TrainConfig(steps=steps, batch=batch, lr=lr, hidden=hidden, layers=layers, seed=seed)

@@ -1,8 +1,8 @@
-"""Run a SymPy computation under a wall-clock budget.
+"""Run a SymPy computation under a wall-clock time limit.
 
 SymPy's solvers and simplifiers can run for minutes (or forever) on innocent-looking
 input; Python cannot interrupt a thread, so the work runs in a forked child that is
-killed when the budget is spent. The result must be picklable.
+killed when the time limit is reached. The result must be picklable.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 
-class BudgetExceeded(Exception):
-    """The computation did not finish within its budget."""
+class TimeLimitExceeded(Exception):
+    """The computation did not finish within its time limit."""
 
 
 def _worker(func: Callable[..., Iterator[Any]], args: tuple, conn: Any) -> None:
@@ -34,7 +34,7 @@ def _worker(func: Callable[..., Iterator[Any]], args: tuple, conn: Any) -> None:
 def latest_within(func: Callable[..., Iterator[Any]], args: tuple, seconds: float) -> Any:
     """Run generator ``func(*args)`` in a child; return the last value it yielded in time.
 
-    Raises :class:`BudgetExceeded` if nothing was yielded in ``seconds``, and
+    Raises :class:`TimeLimitExceeded` if nothing was yielded in ``seconds``, and
     ``RuntimeError`` if the child failed before yielding.
     """
     ctx = multiprocessing.get_context("fork")
@@ -59,7 +59,7 @@ def latest_within(func: Callable[..., Iterator[Any]], args: tuple, seconds: floa
         proc.join()
         parent.close()
     if latest is None:
-        raise BudgetExceeded(f"no result within {seconds:g} s")
+        raise TimeLimitExceeded(f"no result within {seconds:g} s")
     if latest[0] == "error":
         raise RuntimeError(latest[1])
     return latest[1]

@@ -1,7 +1,10 @@
-"""Fast numeric callables generated from SymPy expressions (numpy and torch).
+"""The numbers boundary: backends, array helpers, and expressions compiled to numpy/torch.
 
-The callables are produced by :func:`sympy.lambdify`; nothing here is a
-hand-written formula. Two preparations make the generated code usable on both
+Every numeric function of the package takes numpy arrays or torch tensors and
+answers in the same backend, dtype and device; :func:`backend_of`,
+:func:`like` and :func:`append_dims` are the one place that decides how.
+:func:`compile_expression` turns a SymPy expression into such a function
+through :func:`sympy.lambdify`; nothing here is a hand-written formula. Two preparations make the generated code usable on both
 backends: number-only subexpressions (``sqrt(2)``, ``pi/252``) are folded to
 float literals so torch never receives a Python number where it wants a tensor,
 and a constant result is broadcast to the shape of the input.
@@ -14,8 +17,13 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+import torch
 
-BACKENDS = ("numpy", "torch")
+NUMERIC_BACKENDS = ("numpy", "torch", "jax")
+"""Array libraries the package computes in (jax only for exported schedule code)."""
+
+EXPRESSION_BACKENDS = NUMERIC_BACKENDS[:2]
+"""Backends :func:`compile_expression` compiles for."""
 
 
 def fold_constants(expr: sp.Expr, digits: int = 20) -> sp.Expr:
@@ -34,10 +42,6 @@ def fold_constants(expr: sp.Expr, digits: int = 20) -> sp.Expr:
     return expr.func(*[fold_constants(a, digits) for a in expr.args], evaluate=False)
 
 
-def _is_array(value: Any) -> bool:
-    return hasattr(value, "shape") and hasattr(value, "dtype")
-
-
 def _float_array(value: Any) -> np.ndarray:
     """Arrays keep their floating dtype (float32 stays float32); Python numbers and ints become float64."""
     array = np.asarray(value)
@@ -46,15 +50,15 @@ def _float_array(value: Any) -> np.ndarray:
     return array
 
 
-def lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = "numpy") -> Callable[..., Any]:
+def compile_expression(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = "numpy") -> Callable[..., Any]:
     """Compile ``expr`` of ``args`` for ``backend`` ("numpy" or "torch").
 
     The result accepts scalars or arrays/tensors (broadcast together) and always
     returns an array/tensor of the broadcast shape, in the dtype of the input
     (torch: on the input's device).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend not in EXPRESSION_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(EXPRESSION_BACKENDS)}")
     folded = fold_constants(sp.sympify(expr))
     compiled = sp.lambdify(list(args), folded, modules=backend, cse=True)
 
@@ -72,8 +76,6 @@ def lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = "numpy") -
 
         return call_numpy
 
-    import torch
-
     def call_torch(*values: Any) -> torch.Tensor:
         tensors = [v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=torch.float64) for v in values]
         ref = torch.broadcast_tensors(*tensors)[0]
@@ -85,25 +87,23 @@ def lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = "numpy") -
     return call_torch
 
 
-def bisect_decreasing(
-    func: Callable[[Any], Any],
-    target: Any,
-    lower: float,
-    upper: float,
-    iterations: int = 64,
-) -> Any:
-    """Solve ``func(t) = target`` for a decreasing ``func`` on ``[lower, upper]``.
+def backend_of(x: Any) -> str:
+    """"torch" for a torch tensor, "numpy" for anything else (arrays, numbers)."""
+    return "torch" if isinstance(x, torch.Tensor) else "numpy"
 
-    Vectorised bisection, written with operations numpy arrays and torch tensors
-    share, so the same code serves both backends. Sixty-four halvings take the
-    bracket below float64 spacing; targets outside ``[func(upper), func(lower)]``
-    end at the nearer endpoint.
-    """
-    lo = target * 0 + lower
-    hi = target * 0 + upper
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        above = func(mid) > target  # still above the target: the root is to the right
-        lo = lo + (mid - lo) * above
-        hi = mid + (hi - mid) * above
-    return 0.5 * (lo + hi)
+
+def like(value: Any, x: Any) -> Any:
+    """``value`` as an array of x's backend and floating dtype (and device): float32 stays float32,
+    integers become float64."""
+    if isinstance(x, torch.Tensor):
+        return torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    dtype = np.asarray(x).dtype
+    return np.asarray(value, dtype=dtype if dtype.kind == "f" else np.float64)
+
+
+def append_dims(x: Any, target_ndim: int) -> Any:
+    """``x`` with trailing axes of length 1 added until it has ``target_ndim`` axes (broadcast per sample)."""
+    missing = target_ndim - x.ndim
+    if missing < 0:
+        raise ValueError(f"cannot broadcast an array with {x.ndim} axes to {target_ndim}")
+    return x[(...,) + (None,) * missing]

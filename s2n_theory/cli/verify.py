@@ -1,0 +1,63 @@
+"""``s2n verify``: run the claim checks and print one row per claim × schedule × method."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..schedule_spec import get_schedule
+from ..verification import registry, suite
+from ..verification.report import write_report
+from .app import app, split_values, user_errors_exit_2
+
+STATUS_COLOURS = {"pass": "green", "fail": "red", "error": "magenta", "skip": "yellow"}
+
+
+@app.command()
+@user_errors_exit_2
+def verify(
+    only: list[str] = typer.Option(None, "--only", help="Claim ids, e.g. F1,F3 (repeatable)."),
+    schedule: list[str] = typer.Option(
+        None, "--schedule", "-s",
+        help="Built-in name (with parameters), 'general', a spec 'alpha=…; lambda=…', or a .toml/.json spec file "
+             "(repeatable)."),
+    level: str = typer.Option("quick", "--level", help="quick or full."),
+    json_path: Path = typer.Option(None, "--json", help="Write results and summary as JSON here."),
+    report_dir: Path = typer.Option(
+        None, "--report", help="Write a report here: index.html, report.md and figures/*.png (no network, no JS)."),
+) -> None:
+    """Check every claim (docs/theory.md) on the general schedule and every built-in (or those given)."""
+    # The checks' tensors are small: one thread avoids pool start-up and contention costs.
+    torch.set_num_threads(1)
+    console = Console(highlight=False)
+    claims = split_values(only)
+    schedules = [get_schedule(s) for s in schedule] if schedule else None
+    suite.select(claims)  # unknown claim ids fail before any work starts
+    console.print(f"{'claim':6} {'schedule':28} {'method':10} {'status':6} {'residual':>10} {'time':>8}  detail",
+                  soft_wrap=True)
+
+    def show(result: registry.CheckResult) -> None:
+        residual = "-" if result.residual is None else f"{result.residual:.2e}"
+        colour = STATUS_COLOURS[result.status]
+        console.print(
+            f"{result.claim:6} {escape(result.schedule[:28]):28} {result.method:10} "
+            f"[{colour}]{result.status:6}[/{colour}] {residual:>10} {result.seconds:7.2f}s  {escape(result.detail)}",
+            soft_wrap=True)
+
+    results = suite.run(claims, schedules, level, on_result=show)
+    summary = registry.summarize(results)
+    total = sum(r.seconds for r in results)
+    console.print(", ".join(f"{n} {k}" for k, n in summary.items()) + f" ({len(results)} checks, {total:.1f}s)")
+    if json_path is not None:
+        payload = {"results": [r.to_dict() for r in results], "summary": summary}
+        json_path.write_text(json.dumps(payload, indent=2))
+    if report_dir is not None:
+        written = write_report(results, report_dir)
+        console.print(f"report: {written['html']} and {written['markdown']} ({len(written['figures'])} figures)")
+    if summary["fail"] or summary["error"]:
+        raise typer.Exit(1)
