@@ -29,13 +29,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 from IPython.display import Math, display
-from s2n_theory.verification import suite
 
 from s2n_theory import figures, forward
 from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S, T
+from s2n_theory.verification import suite
 
 FAST = figures.fast()
 print("S2N_FAST =", FAST)

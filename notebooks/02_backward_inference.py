@@ -28,7 +28,6 @@ import matplotlib.pyplot as plt
 import sympy as sp
 import torch
 from IPython.display import Math, display
-from s2n_theory.verification import suite
 
 from s2n_theory import backward, figures, forward, inference
 from s2n_theory.builtin_schedules import builtin_names
@@ -36,6 +35,7 @@ from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S
+from s2n_theory.verification import suite
 
 FAST = figures.fast()
 

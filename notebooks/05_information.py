@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 from IPython.display import Image, Math, display
-from s2n_theory.verification import suite
 
 from s2n_theory import figures, information, snspace
 from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.information import Binary, Mixture1D, Uniform, mmse, mutual_information
 from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.verification import suite
 
 FAST = figures.fast()
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from s2n_theory.verification import backward_checks, inference_checks, normal_form, prove
 
 from s2n_theory import backward, forward
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.verification import backward_checks, inference_checks, normal_form, prove
 
 GENERAL = Schedule.general()
 VE = get_schedule("ve")

@@ -15,8 +15,6 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from s2n_theory.verification import export_checks
-from s2n_theory.verification.registry import Check, run_check
 
 from s2n_theory import codegen
 from s2n_theory.builtin_schedules import builtin_names
@@ -25,6 +23,8 @@ from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import S
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import T
+from s2n_theory.verification import export_checks
+from s2n_theory.verification.registry import Check, run_check
 
 torch = pytest.importorskip("torch")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from s2n_theory.verification import cv_checks, inference_checks, normal_form, prove, suite
 
-from s2n_theory import cv_model, inference
+from s2n_theory import cv_model, gaussian_mixture, inference
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S, T
+from s2n_theory.verification import cv_checks, inference_checks, normal_form, prove, suite
 
 GENERAL = Schedule.general()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from s2n_theory.library import builtin_names, get_schedule
 
 from s2n_theory import backward, figures
+from s2n_theory.library import builtin_names, get_schedule
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import sympy as sp
-from s2n_theory.verification import montecarlo_checks as mc
-from s2n_theory.verification import suite
 
 from s2n_theory import backward, forward
 from s2n_theory.sampling import engine
 from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.verification import montecarlo_checks as mc
+from s2n_theory.verification import suite
 
 
 def test_montecarlo_claims_pass_on_vdm():
@@ -79,6 +79,7 @@ def test_z_threshold_is_bonferroni():
 
 def test_gpu_check_skips_cleanly_without_cuda():
     import torch
+
     from s2n_theory.verification import gpu_check
 
     if torch.cuda.is_available():

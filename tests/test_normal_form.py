@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sympy as sp
-from s2n_theory.verification.normal_form import rational_normal_form
 
 from s2n_theory import forward
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S, T
+from s2n_theory.verification.normal_form import rational_normal_form
 
 
 def test_proves_sigma_relation_on_concrete_schedules() -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from s2n_theory.verification.registry import CheckResult
-from s2n_theory.verification.report import matrix, write_report
 from typer.testing import CliRunner
 
 from s2n_theory.cli import app
+from s2n_theory.verification.registry import CheckResult
+from s2n_theory.verification.report import matrix, write_report
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 

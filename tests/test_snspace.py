@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from s2n_theory.verification import snspace_checks as checks
 
 from s2n_theory import information, snspace
 from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.verification import snspace_checks as checks
 
 
 def _run(check, schedule="general", level="quick"):

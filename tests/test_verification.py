@@ -4,10 +4,11 @@ import json
 
 import pytest
 import sympy as sp
-from s2n_theory.verification import prove, registry, suite
 
 from s2n_theory import forward
+from s2n_theory.errors import S2NError
 from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.verification import prove, registry, suite
 
 FORWARD = ["F1", "F2", "F3", "F4", "F5"]
 QUICK_SCHEDULES = ["general", "edm", "vdm"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+import torch
 
 from s2n_theory import backward, forward, inference
 from s2n_theory.backward import DELTA, GAMMA, RHO, RHO_T
