@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 from s2n_theory.schedule import Schedule
 
+from .claims import CLAIMS
+
 CHECK_METHODS = ("symbolic", "numeric", "montecarlo", "gpu")
 STATUSES = ("pass", "fail", "error", "skip")
 LEVELS = ("quick", "full")
@@ -69,9 +71,14 @@ REGISTRY: list[Check] = []
 
 
 def claim_check(claim: str, method: str, title: str, *, general: bool = True, concrete: bool = True):
-    """Register ``func`` as a check of ``claim`` by ``method`` (the method it aims for)."""
+    """Register ``func`` as a check of ``claim`` by ``method`` (the method it aims for).
+
+    The claim must be stated in :mod:`.claims`: a check of an unstated claim is an error at import.
+    """
     if method not in CHECK_METHODS:
         raise ValueError(f"unknown method {method!r}")
+    if claim not in CLAIMS:
+        raise ValueError(f"claim {claim!r} has no statement in verification/claims.py: state it there first")
 
     def decorate(func: Callable[[Schedule, str], Outcome]) -> Callable[[Schedule, str], Outcome]:
         check = Check(claim, method, title, func, general=general, concrete=concrete)
