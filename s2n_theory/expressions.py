@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 import sympy as sp
 
 from .errors import ExpressionError
+from .symbols import T
 
 MAX_LENGTH = 1000
 MAX_NODES = 500
@@ -27,9 +28,6 @@ MAX_DEPTH = 50
 MAX_LITERAL_CHARS = 40
 MAX_EXPONENT = 64
 MAX_INTEGER_BITS = 4096
-
-T = sp.Symbol("t", positive=True)
-"""The time symbol every schedule expression is written in."""
 
 
 def _sigmoid(x: sp.Expr) -> sp.Expr:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from .expressions import T
-from .schedule import S
+from .symbols import S, T
 
 if TYPE_CHECKING:
     from .schedule import Schedule

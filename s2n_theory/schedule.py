@@ -24,13 +24,7 @@ import sympy as sp
 from . import numeric
 from .budget import BudgetExceeded, latest_within
 from .errors import ScheduleError
-from .expressions import T
-
-S = sp.Symbol("s", positive=True)
-"""The earlier time of a transition s < t (F3, F4)."""
-
-LAMBDA = sp.Symbol("lambda", real=True)
-"""The log-SNR value the inverse λ → t is written in."""
+from .symbols import LAMBDA, S, T
 
 INVERSE_SOLVE_SECONDS = 4.0
 """Budget for SymPy to find a closed-form inverse λ → t before falling back to bisection."""
