@@ -13,8 +13,10 @@ from typing import Any
 
 import typer
 
+from . import codegen
 from .cli import app, user_errors_exit_2
 from .errors import SpecError
+from .numeric_schedule import schedule_functions
 
 MAX_SPEC_FILE_BYTES = 64 * 1024
 
@@ -77,17 +79,16 @@ def export_command(
                                                         "on stderr."),
 ) -> None:
     """Export a schedule as standalone, numerically stable code (or its formulas in LaTeX)."""
-    from . import codegen
-
     sched = resolve_schedule(schedule)
     if backend not in codegen.BACKENDS:
         raise codegen.CodegenError(f"unknown backend {backend!r} (choose one of {', '.join(codegen.BACKENDS)})")
     header_name = None
     if backend == "c" and output is not None:
         header_name = output.with_suffix(".h").name
-    files = codegen.export(sched, backend, prefix=prefix, header_name=header_name)
+    functions = schedule_functions(sched)
+    files = codegen.export(functions, backend, prefix=prefix, header_name=header_name)
     if report:
-        typer.echo(codegen.export_forms(sched).report(), err=True)
+        typer.echo(codegen.export_forms(functions).report(), err=True)
     if backend == "c":
         if output is None:
             typer.echo(f"/* ---- {prefix}.h ---- */\n{files['header']}\n/* ---- {prefix}.c ---- */\n{files['source']}")
@@ -115,10 +116,8 @@ def derive_command(
     """Print f, g², λ′, the transition kernel (α_{t|s}, σ²_{t|s}) and the inverse t(λ) of a schedule."""
     import sympy as sp
 
-    from . import codegen
-
     sched = resolve_schedule(schedule)
-    exprs = codegen.derived_formulas(sched)
+    exprs = codegen.derived_formulas(schedule_functions(sched))
     keys = ("alpha", "sigma", "log_snr", "f", "g2", "dlog_snr", "alpha_ts", "sigma2_ts", "t_of_log_snr")
     if latex:
         lines = [r"\begin{align*}"]

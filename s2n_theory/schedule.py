@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from . import numeric
+from . import codegen, numeric
 from .budget import BudgetExceeded, latest_within
 from .errors import ScheduleError
-from .symbols import LAMBDA, S, T
+from .numeric_schedule import schedule_functions
+from .symbols import LAMBDA, S, T  # noqa: F401 - S is imported from here by other modules
 
 INVERSE_SOLVE_SECONDS = 4.0
 """Budget for SymPy to find a closed-form inverse λ → t before falling back to bisection."""
@@ -273,7 +274,7 @@ def _solve_with_budget(log_snr: sp.Expr, seconds: float) -> list[sp.Expr]:
     return _INVERSE_CACHE[key]
 
 
-NUMERIC_BACKENDS = ("numpy", "torch", "jax")
+NUMERIC_BACKENDS = codegen.PYTHON_BACKENDS
 
 
 @dataclass
@@ -302,9 +303,7 @@ class NumericSchedule:
 
     @classmethod
     def build(cls, schedule: Schedule, backend: str) -> NumericSchedule:
-        from . import codegen
-
-        module = codegen.python_module(schedule, backend)
+        module = codegen.python_module(schedule_functions(schedule), backend)
         names = ("alpha", "sigma", "log_snr", "snr", "f", "g2", "dlog_snr", "alpha_ts", "sigma2_ts")
         return cls(schedule=schedule, backend=backend, inverse_closed_form=getattr(module, "_t_closed", None),
                    module=module, **{name: getattr(module, name) for name in names})

@@ -20,6 +20,7 @@ import numpy as np
 import sympy as sp
 
 from s2n_theory import S, Schedule, T, codegen
+from s2n_theory.numeric_schedule import schedule_functions
 
 from .registry import Outcome, Skip, claim_check
 
@@ -153,7 +154,7 @@ def exported_errors(schedule: Schedule, module: object, dtype: type, points: tup
 def check_x1(schedule: Schedule, level: str) -> Outcome:
     if schedule.is_general:
         raise Skip("the general schedule has no numeric values to export")
-    module = codegen.python_module(schedule, "numpy")
+    module = codegen.python_module(schedule_functions(schedule), "numpy")
     worst, worst_where, finite = 0.0, "", True
     n = 24 if level == "quick" else 96
     points = test_points(schedule, n=n)
