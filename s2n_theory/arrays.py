@@ -26,10 +26,25 @@ EXPRESSION_BACKENDS = NUMERIC_BACKENDS[:2]
 """Backends :func:`compile_expression` compiles for."""
 
 
-def fold_constants(expr: sp.Expr, digits: int = 20) -> sp.Expr:
-    """Replace every subexpression without free symbols by a float literal."""
-    if not isinstance(expr, sp.Basic):
-        return sp.Float(expr, digits)
+FOLD_DIGITS = 30
+"""Significant digits of the literals :func:`fold_constants` writes. float64 needs 17 to round-trip;
+30 keep the literal within 1e-30 relative of the constant, so it parses to the float64 (or float32)
+nearest the constant itself unless the constant lies that close to a rounding boundary. (The code
+generator used 30 and ``lambdify`` 20 before the two folders became this one.)"""
+
+
+def fold_constants(expr: sp.Expr, digits: int = FOLD_DIGITS) -> sp.Expr:
+    """Constant subexpressions → float literals; ``b**x`` with constant b → ``exp(x log b)``.
+
+    The one constant folder of the package: :func:`compile_expression` and the code generator
+    (:mod:`s2n_theory.codegen`) both print its result. A subexpression is constant when
+    it has no free symbols. Integers stay exact (integer powers keep integer exponents),
+    ``x**(±1/2)`` stays a square root, and the constant factors of a product (terms of a
+    sum) fold into one literal. A constant whose value is not real (the log of a negative
+    number) stays complex, visible to the caller: numeric evaluation returns complex
+    values and the code printer refuses it.
+    """
+    expr = sp.sympify(expr)
     if not expr.free_symbols:
         if expr.is_Integer:
             return expr
@@ -37,8 +52,18 @@ def fold_constants(expr: sp.Expr, digits: int = 20) -> sp.Expr:
         return sp.Float(value, digits) if value.is_real else value
     if expr.is_Atom:
         return expr
-    if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
-        return sp.Pow(fold_constants(expr.base, digits), expr.exp, evaluate=False)
+    if expr.is_Mul or expr.is_Add:
+        const, rest = expr.as_independent(*expr.free_symbols)
+        neutral = 1 if expr.is_Mul else 0
+        if const != neutral:
+            return expr.func(fold_constants(const, digits), fold_constants(rest, digits), evaluate=False)
+    if expr.is_Pow:
+        base, exponent = expr.args
+        if not base.free_symbols:
+            return sp.exp(fold_constants(exponent * sp.log(base), digits))
+        if exponent.is_Integer or exponent in (sp.Rational(1, 2), sp.Rational(-1, 2)):
+            return sp.Pow(fold_constants(base, digits), exponent, evaluate=False)
+        return sp.Pow(fold_constants(base, digits), fold_constants(exponent, digits), evaluate=False)
     return expr.func(*[fold_constants(a, digits) for a in expr.args], evaluate=False)
 
 

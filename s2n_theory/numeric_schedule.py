@@ -29,7 +29,7 @@ def schedule_functions(schedule: Schedule) -> codegen.ScheduleFunctions:
     """The expressions codegen exports for ``schedule``: α, σ, λ, SNR, λ′, f and g² (F1), the F3 kernel, t(λ)."""
     alpha_ts, sigma2_ts = forward.transition(schedule)
     return codegen.ScheduleFunctions(
-        name=schedule.name, t_min=schedule.t_min, t_max=schedule.t_max, is_general=schedule.is_general,
+        name=schedule.name, t_min=schedule.t_min, t_max=schedule.t_max,
         alpha=schedule.alpha, sigma=schedule.sigma, log_snr=schedule.log_snr, snr=schedule.snr,
         f=forward.drift(schedule), g2=forward.diffusion_squared(schedule), dlog_snr=schedule.dlog_snr,
         alpha_ts=alpha_ts, sigma2_ts=sigma2_ts,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from s2n_theory import codegen
 from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.codegen import Expm1, Log1p, Softplus, difference, elementary, stable_rewrite
-from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.numeric_schedule import compile_schedule, schedule_functions
 from s2n_theory.schedule import S
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import T
@@ -96,7 +96,8 @@ near_ends = st.one_of(unit, st.floats(1e-10, 1e-3).map(lambda x: x), st.floats(1
 def test_builtin_exports_agree_with_mpmath(builtins, name):
     """numpy, torch and jax modules agree with the 50-digit values (1e-12 / 1e-5) at drawn points."""
     schedule = builtins[name]
-    modules = {backend: codegen.load_python_module(codegen.export(schedule, backend)["module"], backend)
+    functions = schedule_functions(schedule)
+    modules = {backend: codegen.load_python_module(codegen.export(functions, backend)["module"], backend)
                for backend in ("numpy", "torch") + (("jax",) if _jax() else ())}
 
     @HYPOTHESIS
@@ -134,7 +135,7 @@ def test_generated_python_imports_only_its_backend(builtins):
     allowed = {"numpy": {"numpy", "math"}, "torch": {"torch"}, "jax": {"jax.numpy", "jax.scipy.special"}}
     for name in ("vp-linear", "vp-cosine"):
         for backend, ok in allowed.items():
-            tree = ast.parse(codegen.export(builtins[name], backend)["module"])
+            tree = ast.parse(codegen.export(schedule_functions(builtins[name]), backend)["module"])
             imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
             imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
             assert imported <= ok, (backend, imported)
@@ -145,7 +146,7 @@ def test_generated_python_imports_only_its_backend(builtins):
 def test_lambdify_returns_the_generated_code(builtins):
     schedule = builtins["sub-vp"]
     num = compile_schedule(schedule, "numpy")
-    text = codegen.export(schedule, "numpy")["module"]
+    text = codegen.export(schedule_functions(schedule), "numpy")["module"]
     module = codegen.load_python_module(text, "numpy")
     t = np.linspace(schedule.t_min, schedule.t_max, 11)
     for name in ("alpha", "sigma", "log_snr", "snr", "f", "g2", "dlog_snr"):
@@ -220,7 +221,7 @@ def test_stable_rewrites_are_identities():
 
 
 def _compile_c(schedule, tmp_path: Path, prefix: str):
-    files = codegen.export(schedule, "c", prefix=prefix, header_name=f"{prefix}.h")
+    files = codegen.export(schedule_functions(schedule), "c", prefix=prefix, header_name=f"{prefix}.h")
     (tmp_path / f"{prefix}.h").write_text(files["header"])
     (tmp_path / f"{prefix}.c").write_text(files["source"])
     libs = {}
@@ -274,19 +275,19 @@ def test_c_export_compiles_and_agrees(builtins, name, tmp_path):
 
 @pytest.fixture
 def quick_simplify(monkeypatch):
-    monkeypatch.setattr(codegen, "SIMPLIFY_SECONDS", 0.3)
+    monkeypatch.setattr(codegen.latex, "SIMPLIFY_SECONDS", 0.3)
 
 
 def test_latex_export(builtins, quick_simplify):
-    text = codegen.export(builtins["vp-linear"], "latex")["latex"]
+    text = codegen.export(schedule_functions(builtins["vp-linear"]), "latex")["latex"]
     assert r"\begin{align*}" in text and r"\operatorname{expm1}" in text and "g(t)^2" in text
 
 
 def test_general_schedule_cannot_be_exported():
     with pytest.raises(codegen.CodegenError):
-        codegen.export(get_schedule("general"), "numpy")
+        codegen.export(schedule_functions(get_schedule("general")), "numpy")
     with pytest.raises(codegen.CodegenError):
-        codegen.export(get_schedule("edm"), "fortran")
+        codegen.export(schedule_functions(get_schedule("edm")), "fortran")
 
 
 # ---------------------------------------------------------------------------- the X1 check

@@ -19,7 +19,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from s2n_theory import codegen, forward
+from s2n_theory import codegen
+from s2n_theory.numeric_schedule import schedule_functions
 from s2n_theory.schedule import Schedule
 from s2n_theory.symbols import S, T
 
@@ -35,9 +36,7 @@ def _mp(schedule: Schedule, name: str) -> Callable[..., mpmath.mpf]:
     """mpmath function of the schedule's SymPy expression ``name`` (compiled once per schedule)."""
     per = _COMPILED.setdefault(schedule, {})
     if name not in per:
-        expr = {"alpha": schedule.alpha, "sigma": schedule.sigma, "log_snr": schedule.log_snr,
-                "snr": schedule.snr, "f": forward.drift(schedule), "g2": forward.diffusion_squared(schedule), "dlog_snr": schedule.dlog_snr,
-                "alpha_ts": forward.transition(schedule)[0], "sigma2_ts": forward.transition(schedule)[1]}[name]
+        expr = getattr(schedule_functions(schedule), name)
         args = [T, S] if name in codegen.TWO_ARG else [T]
         per[name] = sp.lambdify(args, expr, modules="mpmath")
     return per[name]
@@ -155,7 +154,7 @@ def exported_errors(schedule: Schedule, module: object, dtype: type, points: tup
 def check_x1(schedule: Schedule, level: str) -> Outcome:
     if schedule.is_general:
         raise Skip("the general schedule has no numeric values to export")
-    module = codegen.python_module(schedule, "numpy")
+    module = codegen.python_module(schedule_functions(schedule), "numpy")
     worst, worst_where, finite = 0.0, "", True
     n = 24 if level == "quick" else 96
     points = test_points(schedule, n=n)
