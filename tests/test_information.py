@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from s2n_theory import get_schedule, information
+from s2n_theory import distribution_spec, figures, get_schedule, information
+from s2n_theory.distributions import Binary, Gaussian, Mixture1D, MixtureND, Uniform
 from s2n_theory.errors import S2NError, SpecError
-from s2n_theory.information import Binary, Gaussian, Mixture1D, MixtureND, Uniform
 from verification import information_checks as checks
 from verification.registry import Outcome
 
@@ -152,9 +152,9 @@ def test_information_increasing_concave_mmse_decreasing_and_gaussian_bound(dist,
     ("mixture(0.3,0.7;-1,1;0.1,0.2)", Mixture1D((0.3, 0.7), (-1.0, 1.0), (0.1, 0.2))),
 ])
 def test_parse_valid(spec, expected):
-    parsed = information.parse_distribution(spec)
+    parsed = distribution_spec.parse_distribution(spec)
     assert parsed == expected
-    assert information.parse_distribution(parsed.spec()) == parsed
+    assert distribution_spec.parse_distribution(parsed.spec()) == parsed
 
 
 @pytest.mark.parametrize("spec", [
@@ -164,14 +164,14 @@ def test_parse_valid(spec, expected):
 ])
 def test_parse_invalid_raises_spec_error(spec):
     with pytest.raises(SpecError):
-        information.parse_distribution(spec)
+        distribution_spec.parse_distribution(spec)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=40))
 def test_parser_never_raises_anything_but_s2n_errors(text):
     try:
-        information.parse_distribution(text)
+        distribution_spec.parse_distribution(text)
     except S2NError:
         pass
 
@@ -194,7 +194,7 @@ def test_cli_info_every_distribution(runner_app, tmp_path, spec):
     result = runner.invoke(app, ["info", "--dist", spec, "--snr", "0.1,1,10", "--json", str(out)])
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
-    assert information.parse_distribution(payload["dist"]) == information.parse_distribution(spec)
+    assert distribution_spec.parse_distribution(payload["dist"]) == distribution_spec.parse_distribution(spec)
     assert [row["snr"] for row in payload["rows"]] == [0.1, 1.0, 10.0]
     for row in payload["rows"]:
         assert set(row) == {"snr", "I", "mmse", "dI_dsnr", "residual"}
@@ -214,7 +214,7 @@ def test_cli_info_bad_input_exits_2_with_one_line(runner_app, args):
 
 
 def test_information_figure(tmp_path):
-    path = information.information_figure(tmp_path / "information.png")
+    path = figures.information_figure(tmp_path / "information.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
