@@ -107,7 +107,8 @@ assert all(w < 1e-10 for w in worst.values())
 # directly; the integrands differ, the integrals must not.
 
 # %%
-from s2n_theory.information import Mixture1D, mmse  # noqa: E402
+from s2n_theory.distributions import Mixture1D  # noqa: E402
+from s2n_theory.information import mmse  # noqa: E402
 from s2n_theory.numeric_schedule import compile_schedule
 
 vdm = get_schedule("vdm")

@@ -31,7 +31,8 @@ from IPython.display import Image, Math, display
 
 from s2n_theory import figures, information, snspace
 from s2n_theory.builtin_schedules import builtin_names
-from s2n_theory.information import Binary, Mixture1D, Uniform, mmse, mutual_information
+from s2n_theory.distributions import Binary, Mixture1D, Uniform
+from s2n_theory.information import mmse, mutual_information
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.verification import suite
 
@@ -70,7 +71,7 @@ print("I1 (dI/dsnr and dI/dλ) and I3 ✓ for Gaussian data")
 
 # %%
 figure_path = Path(tempfile.mkdtemp()) / "information.png"
-information.information_figure(figure_path)
+figures.information_figure(figure_path)
 display(Image(filename=str(figure_path)))
 
 # %% [markdown]

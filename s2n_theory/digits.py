@@ -29,8 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .errors import S2NError
+from .inference import denoiser_from_edm
+from .metrics import frechet_distance
+from .numeric_schedule import compile_schedule
+from .sampling import NoiseSource, sample, time_grid
+from .schedule_spec import get_schedule
 
 DIM = 64
 
@@ -140,8 +146,6 @@ def train(out: Path | str | None, config: TrainConfig | None = None, progress: b
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = range(cfg.steps)
     if progress:
-        from tqdm.auto import tqdm
-
         steps = tqdm(steps, desc="training digits denoiser", unit="step")
     curve: list[tuple[int, float]] = []
     running, start = 0.0, time.time()
@@ -255,8 +259,6 @@ def digit_features(x: torch.Tensor) -> torch.Tensor:
 
 def frechet_digits_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     """FD between Gaussian fits of the classifier features of two sets of digits ("FDD")."""
-    from .metrics import frechet_distance
-
     return frechet_distance(digit_features(x), digit_features(y))
 
 
@@ -270,13 +272,9 @@ def gaussian_fit_samples(n: int, seed: int = 0) -> torch.Tensor:
 def sample_model(model: EDMDenoiser, n: int, steps: int = 32, seed: int = 0, schedule: str = "edm",
                  method: str = "heun") -> torch.Tensor:
     """n samples with the P2 bridge under ``schedule`` (Karras grid, Heun by default), float64."""
-    from .inference import denoiser_from_edm
-    from .library import get_schedule
-    from .sampling import NoiseSource, sample, time_grid
-
     sched = get_schedule(schedule)
     grid = time_grid(sched, steps, "karras")
-    num = sched.lambdify("numpy")
+    num = compile_schedule(sched, "numpy")
     t_max = float(grid[0])
     scale = math.sqrt(float(num.sigma(t_max)) ** 2 + float(num.alpha(t_max)) ** 2 * model.config.sigma_data**2)
     x = scale * NoiseSource(seed).normal((n, DIM), step=0, stream=7, dtype=torch.float64)

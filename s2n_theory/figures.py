@@ -12,11 +12,12 @@ when the environment variable ``S2N_FAST=1`` is set (tests, CI) and to larger on
   their end points against p₀;
 * :func:`error_vs_nfe` / :func:`error_vs_nfe_figure`: path error of the ODE samplers
   (exact step at ρ = 0, Euler, Heun) against a fine reference, per NFE (§7);
-* the I/mmse figure is :func:`s2n_theory.information.information_figure` (I1–I3).
+* :func:`information_figure`: I(snr) and mmse(snr) of :func:`reference_distributions` (I1–I3).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from scipy.stats import kstest, norm
+
+from .arrays import compile_expression
+from .distributions import Binary, Distribution, Gaussian, Mixture1D, MixtureND, Uniform
+from .expressions import T
+from .gaussian_mixture import GaussianMixture
+from .information import information
+from .numeric_schedule import compile_schedule
+from .sampling.engine import sample
+from .sampling.forward import simulate_forward
+from .sampling.grids import time_grid
+from .schedule_spec import builtin_names, get_schedule
 
 
 def fast() -> bool:
@@ -32,7 +46,7 @@ def fast() -> bool:
 
 
 def _plt() -> Any:
-    import matplotlib
+    import matplotlib  # lazy: only drawing needs it
 
     if "matplotlib.pyplot" not in sys.modules:  # a notebook keeps its inline backend
         matplotlib.use("Agg")
@@ -48,25 +62,19 @@ def _save(fig: Any, path: str | Path | None) -> None:
 
 def demo_mixture() -> Any:
     """The 1-D two-component mixture the figures use as data (asymmetric on purpose)."""
-    from .oracle import GaussianMixture
-
     return GaussianMixture([0.3, 0.7], [[-2.0], [1.5]], [0.15, 0.35])
 
 
 # ----------------------------------------------------------------------------- schedules (F1)
 def schedule_curves(name: str, points: int = 200) -> dict[str, np.ndarray]:
     """α, σ, λ, g² of a schedule on its domain; ``tau`` is t rescaled to [0, 1]."""
-    from . import numeric
-    from .expressions import T
-    from .library import get_schedule
-
     schedule = get_schedule(name)
     # Stay a hair inside the domain: some built-ins have λ = ±∞ or g² = 0 exactly at an end.
     lo, hi = schedule.t_min, schedule.t_max
     t = np.linspace(lo, hi, points)
     t[0], t[-1] = lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo)
     # Compile only the four curves (Schedule.lambdify would also look for λ's inverse).
-    curves = {key: numeric.lambdify([T], getattr(schedule, attr))(t)
+    curves = {key: compile_expression([T], getattr(schedule, attr))(t)
               for key, attr in (("alpha", "alpha"), ("sigma", "sigma"), ("log_snr", "log_snr"), ("g2", "g2"))}
     out = {"t": t, "tau": (t - lo) / (hi - lo)}
     out.update({key: np.broadcast_to(np.asarray(v, dtype=float), t.shape).copy() for key, v in curves.items()})
@@ -75,8 +83,6 @@ def schedule_curves(name: str, points: int = 200) -> dict[str, np.ndarray]:
 
 def schedules_figure(path: str | Path | None = None, names: Sequence[str] | None = None) -> tuple[Any, dict]:
     """α, σ, λ, g² against rescaled time for every built-in (or ``names``)."""
-    from .library import builtin_names
-
     plt = _plt()
     names = list(names or builtin_names())
     data = {name: schedule_curves(name) for name in names}
@@ -98,8 +104,6 @@ def schedules_figure(path: str | Path | None = None, names: Sequence[str] | None
 # ----------------------------------------------------------------------------- forward Monte Carlo
 def mixture_cdf(mixture: Any, x: np.ndarray) -> np.ndarray:
     """CDF of a 1-D Gaussian mixture (for KS tests against Monte Carlo samples)."""
-    from scipy.stats import norm
-
     sd = np.sqrt(np.asarray(mixture.covs, dtype=float).reshape(mixture.n_components))
     mu = np.asarray(mixture.means, dtype=float).reshape(mixture.n_components)
     x = np.asarray(x, dtype=float)[..., None]
@@ -115,12 +119,6 @@ def forward_histogram_figure(
 ) -> tuple[Any, dict]:
     """Simulate x₀ ~ mixture forward with the F3 kernel chained through ``fractions`` of the
     domain and compare histograms with the exact marginal density; KS p-values in ``data``."""
-    import torch
-    from scipy.stats import kstest
-
-    from .library import get_schedule
-    from .sampling.forward import simulate_forward
-
     plt = _plt()
     n = n or (4000 if fast() else 40000)
     sched = get_schedule(schedule)
@@ -160,18 +158,11 @@ def rho_trajectories_figure(
 ) -> tuple[Any, dict]:
     """Run the exact step (B3) with the oracle denoiser for each ρ from the same x_T; plot the
     first paths against λ(t) and the end points against p₀; KS p-values in ``data``."""
-    import torch
-    from scipy.stats import kstest
-
-    from .library import get_schedule
-    from .sampling.engine import sample
-    from .sampling.grids import time_grid
-
     plt = _plt()
     steps = steps or (100 if fast() else 400)
     n = n or (1000 if fast() else 10000)
     sched = get_schedule(schedule)
-    num = sched.lambdify("numpy")
+    num = compile_schedule(sched, "numpy")
     mixture = demo_mixture()
     grid = time_grid(sched, steps, "uniform-lambda")
     lam = np.asarray(num.log_snr(grid.numpy()), dtype=float)
@@ -220,12 +211,6 @@ def error_vs_nfe(
     """Mean |x_N − x_ref| of the deterministic samplers (ρ = 0) from the same x_T, against a
     Heun solve on a fine grid; one row per (method, NFE). NFE counts every denoiser call,
     including the final denoising one."""
-    import torch
-
-    from .library import get_schedule
-    from .sampling.engine import sample
-    from .sampling.grids import time_grid
-
     nfes = list(nfes or ((4, 8, 16, 32) if fast() else (4, 8, 16, 32, 64, 128)))
     n = n or (256 if fast() else 2000)
     reference_steps = reference_steps or (256 if fast() else 1024)
@@ -285,6 +270,51 @@ def error_vs_nfe_figure(rows: Sequence[dict], path: str | Path | None = None,
     return fig, {"groups": groups}
 
 
+# ----------------------------------------------------------------------------- information (I1–I3)
+def reference_distributions() -> dict[str, Distribution]:
+    """The distributions of the report figure: unit-variance Gaussian, binary and uniform, and two mixtures."""
+    root3 = math.sqrt(3.0)
+    return {
+        "gaussian(1)": Gaussian(1.0),
+        "binary": Binary(),
+        "uniform(-sqrt3,sqrt3)": Uniform(-root3, root3),
+        "mixture 1-D": Mixture1D((0.3, 0.5, 0.2), (-1.5, 0.2, 2.0), (0.1, 0.4, 0.05)),
+        "mixture 2-D (MC, summed over d=2)": MixtureND(
+            (0.5, 0.3, 0.2), ((-1.0, 0.5), (1.0, -0.5), (0.0, 1.5)),
+            ([[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]], [[0.1, 0.0], [0.0, 0.1]]),
+            samples=4000, seed=1),
+    }
+
+
+def information_figure(path: Any, snr_range: tuple[float, float] = (1e-2, 1e3)) -> Any:
+    """Save I(snr) and mmse(snr) for the reference distributions (matplotlib) to ``path``."""
+    plt = _plt()
+    fig, (ax_i, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    dense = np.geomspace(*snr_range, 60)
+    sparse = np.geomspace(*snr_range, 12)
+    for label, dist in reference_distributions().items():
+        grid = sparse if isinstance(dist, MixtureND) else dense
+        table = information(dist, grid)
+        if isinstance(dist, MixtureND):
+            ax_i.errorbar(grid, table.mutual_information.value, yerr=2 * table.mutual_information.error,
+                          fmt="o", ms=3, label=label)
+            ax_m.errorbar(grid, table.mmse.value, yerr=2 * table.mmse.error, fmt="o", ms=3, label=label)
+        else:
+            ax_i.plot(grid, table.mutual_information.value, label=label)
+            ax_m.plot(grid, table.mmse.value, label=label)
+    ax_i.set(xscale="log", xlabel="snr", ylabel="I(snr) [nats]", title="mutual information I(x0; sqrt(snr) x0 + eps)")
+    ax_m.set(xscale="log", yscale="log", xlabel="snr", ylabel="mmse(snr)", title="mmse (summed over dimensions)",
+             ylim=(1e-5, 5))
+    ax_i.axhline(math.log(2), color="grey", lw=0.6, ls=":")
+    for ax in (ax_i, ax_m):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 # ----------------------------------------------------------------------------- all figures
 FIGURES = {
     "schedules.png": "α, σ, λ and g² of every built-in schedule (F1)",
@@ -298,8 +328,6 @@ FIGURES = {
 
 def write_all(directory: str | Path) -> dict[str, str]:
     """Write every figure of :data:`FIGURES` into ``directory``; return name → caption."""
-    from .information import information_figure
-
     plt = _plt()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

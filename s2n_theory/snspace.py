@@ -23,8 +23,8 @@ import sympy as sp
 from . import forward
 from .arrays import backend_of, like
 from .backward import exact_step
+from .distributions import Estimate, mixture_edges
 from .forward import X
-from .information import Estimate, mixture_edges
 from .numeric_schedule import compile_schedule
 from .quadrature import integrate
 from .schedule import Schedule

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from s2n_theory import backward, figures
-from s2n_theory.library import builtin_names, get_schedule
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.schedule_spec import builtin_names, get_schedule
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ def test_forward_histogram_detects_a_wrong_transition_variance(monkeypatch: pyte
     sched = get_schedule("vp-linear")
     _, good = figures.forward_histogram_figure(schedule=sched, n=3000)
     assert np.all(good["ks_pvalues"] > 1e-3)
-    num = sched.lambdify("numpy")
+    num = compile_schedule(sched, "numpy")
     right = num.sigma2_ts
     monkeypatch.setattr(num, "sigma2_ts", lambda t, s: 2.0 * right(t, s))
     _, bad = figures.forward_histogram_figure(schedule=sched, n=3000)

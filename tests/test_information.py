@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from s2n_theory import get_schedule, information
+from s2n_theory import distribution_spec, figures, information
+from s2n_theory.distributions import Binary, Gaussian, Mixture1D, MixtureND, Uniform
 from s2n_theory.errors import S2NError, SpecError
-from s2n_theory.information import Binary, Gaussian, Mixture1D, MixtureND, Uniform
-from verification import information_checks as checks
-from verification.registry import Outcome
+from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.verification import information_checks as checks
+from s2n_theory.verification.registry import Outcome
 
 ROOT3 = math.sqrt(3.0)
 SNRS = np.array([0.05, 0.5, 3.0, 25.0])
@@ -152,9 +153,9 @@ def test_information_increasing_concave_mmse_decreasing_and_gaussian_bound(dist,
     ("mixture(0.3,0.7;-1,1;0.1,0.2)", Mixture1D((0.3, 0.7), (-1.0, 1.0), (0.1, 0.2))),
 ])
 def test_parse_valid(spec, expected):
-    parsed = information.parse_distribution(spec)
+    parsed = distribution_spec.parse_distribution(spec)
     assert parsed == expected
-    assert information.parse_distribution(parsed.spec()) == parsed
+    assert distribution_spec.parse_distribution(parsed.spec()) == parsed
 
 
 @pytest.mark.parametrize("spec", [
@@ -164,14 +165,14 @@ def test_parse_valid(spec, expected):
 ])
 def test_parse_invalid_raises_spec_error(spec):
     with pytest.raises(SpecError):
-        information.parse_distribution(spec)
+        distribution_spec.parse_distribution(spec)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=40))
 def test_parser_never_raises_anything_but_s2n_errors(text):
     try:
-        information.parse_distribution(text)
+        distribution_spec.parse_distribution(text)
     except S2NError:
         pass
 
@@ -194,7 +195,7 @@ def test_cli_info_every_distribution(runner_app, tmp_path, spec):
     result = runner.invoke(app, ["info", "--dist", spec, "--snr", "0.1,1,10", "--json", str(out)])
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
-    assert information.parse_distribution(payload["dist"]) == information.parse_distribution(spec)
+    assert distribution_spec.parse_distribution(payload["dist"]) == distribution_spec.parse_distribution(spec)
     assert [row["snr"] for row in payload["rows"]] == [0.1, 1.0, 10.0]
     for row in payload["rows"]:
         assert set(row) == {"snr", "I", "mmse", "dI_dsnr", "residual"}
@@ -214,14 +215,14 @@ def test_cli_info_bad_input_exits_2_with_one_line(runner_app, args):
 
 
 def test_information_figure(tmp_path):
-    path = information.information_figure(tmp_path / "information.png")
+    path = figures.information_figure(tmp_path / "information.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
 # ---------------------------------------------------------------------------- I4 estimator
 def test_likelihood_estimate_gaussian_data_and_a_wrong_denoiser():
-    from s2n_theory.oracle import GaussianMixture
+    from s2n_theory.gaussian_mixture import GaussianMixture
 
     schedule = get_schedule("vdm")
     oracle = GaussianMixture([1.0], [[0.3, -0.5]], [[[0.8, 0.1], [0.1, 0.5]]])

@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 import torch
 
-from s2n_theory import information, snspace
+from s2n_theory import distributions, information, snspace
 from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.numeric_schedule import compile_schedule
@@ -66,7 +66,7 @@ def test_exact_denoiser_mse_matches_channel_mmse():
     # The schedule-based error of the oracle's x̂₀ at t equals the channel mmse at snr = e^{λ(t)}.
     weights, means, variances = checks.MIXTURE
     oracle = GaussianMixture(weights, means, variances)
-    dist = information.Mixture1D(tuple(weights), tuple(m[0] for m in means), tuple(variances))
+    dist = distributions.Mixture1D(tuple(weights), tuple(m[0] for m in means), tuple(variances))
     schedule = get_schedule("edm")
     num = compile_schedule(schedule, "numpy")
     t = np.array([0.01, 0.3, 2.0, 40.0])

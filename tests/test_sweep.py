@@ -64,6 +64,18 @@ def test_config_errors_are_user_errors(tmp_path):
         sweep.load_config(None, {"target": "digits"})
 
 
+def test_mixture_targets_are_the_monte_carlo_checks_mixtures():
+    """The sweep's mixture:NAME targets are the mixtures claims M1–M4 validate (same parameters)."""
+    from s2n_theory.verification import montecarlo_checks as mc
+
+    checks = {"1d": mc.mixture_1d, "2d": mc.mixture_2d, "16d": mc.mixture_16d}
+    assert set(sweep.named_mixtures()) == set(checks)
+    for name, factory in sweep.named_mixtures().items():
+        ours, theirs = factory(), checks[name]()
+        for attr in ("weights", "means", "covs"):
+            np.testing.assert_array_equal(np.asarray(getattr(ours, attr)), np.asarray(getattr(theirs, attr)))
+
+
 # ---------------------------------------------------------------------- bootstrap intervals
 def test_bootstrap_interval_covers_and_paired_difference_separates():
     g = torch.Generator().manual_seed(0)
@@ -111,7 +123,7 @@ def test_serial_sweep_writes_rows_resumes_and_plots(tmp_path, monkeypatch):
     def boom(run, out=None):
         raise AssertionError("a finished run was redone")
 
-    monkeypatch.setattr(sweep, "run_one", boom)
+    monkeypatch.setattr(sweep.results, "run_one", boom)
     assert len(sweep.run_sweep(cfg, executor="serial", figures=False)) == 6
     # ... and after an interruption (last line cut) only the missing run is.
     lines = (out / "results.jsonl").read_text().splitlines()
@@ -122,7 +134,7 @@ def test_serial_sweep_writes_rows_resumes_and_plots(tmp_path, monkeypatch):
         calls.append(run)
         return _real_run_one(run, out)
 
-    monkeypatch.setattr(sweep, "run_one", counting)
+    monkeypatch.setattr(sweep.results, "run_one", counting)
     assert len(sweep.run_sweep(cfg, executor="serial", figures=False)) == 6
     assert len(calls) == 1
 

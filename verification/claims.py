@@ -21,7 +21,6 @@ from s2n_theory import backward, cv_model, forward, information, snspace
 from s2n_theory.backward import DELTA, GAMMA, RHO
 from s2n_theory.forward import MU, V
 from s2n_theory.schedule import Schedule
-from s2n_theory.symbols import S
 
 Derivation = Callable[[Schedule], Mapping[str, Any]]
 

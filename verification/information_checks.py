@@ -16,7 +16,7 @@ import numpy as np
 import sympy as sp
 from scipy import stats
 
-from s2n_theory import information, snspace
+from s2n_theory import distributions, information, snspace
 from s2n_theory.information import SNR, VARIANCE
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import Schedule
@@ -28,15 +28,15 @@ from .registry import Outcome, claim_check
 RANGES = {SNR: (0.01, 50.0), VARIANCE: (0.1, 3.0)}
 
 ONE_D = {
-    "binary": information.Binary(),
-    "uniform": information.Uniform(-math.sqrt(3.0), math.sqrt(3.0)),
-    "mixture": information.Mixture1D((0.3, 0.5, 0.2), (-1.5, 0.2, 2.0), (0.1, 0.4, 0.05)),
+    "binary": distributions.Binary(),
+    "uniform": distributions.Uniform(-math.sqrt(3.0), math.sqrt(3.0)),
+    "mixture": distributions.Mixture1D((0.3, 0.5, 0.2), (-1.5, 0.2, 2.0), (0.1, 0.4, 0.05)),
 }
 """The non-Gaussian 1-D inputs of the numeric checks."""
 
 
-def mixture_2d(samples: int) -> information.MixtureND:
-    return information.MixtureND((0.5, 0.3, 0.2), ((-1.0, 0.5), (1.0, -0.5), (0.0, 1.5)),
+def mixture_2d(samples: int) -> distributions.MixtureND:
+    return distributions.MixtureND((0.5, 0.3, 0.2), ((-1.0, 0.5), (1.0, -0.5), (0.0, 1.5)),
                                  ([[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]], [[0.1, 0.0], [0.0, 0.1]]),
                                  samples=samples, seed=11)
 
@@ -225,7 +225,7 @@ def check_i5_quadrature(schedule: Schedule, level: str) -> Outcome:
     num = compile_schedule(schedule, "numpy")
     ends = num.snr(np.array([schedule.t_min, schedule.t_max]))
     names = ("mixture",) if level == "quick" else (*ONE_D, "gaussian")
-    dists = {**ONE_D, "gaussian": information.Gaussian(1.0)}
+    dists = {**ONE_D, "gaussian": distributions.Gaussian(1.0)}
     segments, rtol = (8, 1e-9) if level == "quick" else (24, 1e-10)
     worst, failed, shown = 0.0, [], []
     for name in names:

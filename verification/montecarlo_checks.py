@@ -24,6 +24,7 @@ from scipy import stats
 
 from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.metrics import mmd, sliced_wasserstein
+from s2n_theory.named_mixtures import mixture_1d, mixture_2d, mixture_16d
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.sampling import sample, simulate_forward, time_grid
 from s2n_theory.sampling.noise import NoiseSource
@@ -36,22 +37,6 @@ FALSE_ALARM = 1e-3
 
 RHOS = (0.0, 0.5, 1.0, 2.0)
 DTYPE = torch.float64
-
-
-def mixture_2d() -> GaussianMixture:
-    return GaussianMixture([0.3, 0.5, 0.2], [[-1.5, 0.5], [1.0, 1.0], [0.5, -1.5]],
-                           [[0.10, 0.05], [0.20, 0.10], [0.05, 0.15]])
-
-
-def mixture_16d() -> GaussianMixture:
-    rng = np.random.default_rng(16)
-    means = rng.normal(0.0, 1.0, size=(4, 16))
-    variances = rng.uniform(0.05, 0.3, size=(4, 16))
-    return GaussianMixture([0.25, 0.25, 0.3, 0.2], means, variances)
-
-
-def mixture_1d() -> GaussianMixture:
-    return GaussianMixture([0.35, 0.65], [[-1.2], [0.9]], [[0.08], [0.3]])
 
 
 def _forward_grid(schedule: Schedule, n: int) -> torch.Tensor:

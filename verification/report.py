@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from s2n_theory.figures import write_all
+
 from .registry import STATUSES, CheckResult
 
 FIGURE_DIR = "figures"
@@ -160,8 +162,6 @@ def write_report(results: Iterable[CheckResult | dict], directory: str | Path, f
     rows = _as_results(results)
     captions: dict[str, str] = {}
     if figures:
-        from s2n_theory.figures import write_all
-
         captions = write_all(directory / FIGURE_DIR)
     index = directory / "index.html"
     index.write_text(_html(rows, captions, title), encoding="utf-8")

@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from ..distribution_spec import parse_distribution
 from ..errors import ExpressionError, SpecError
+from ..expressions import parse_number
+from ..information import dI_dsnr, dI_dsnr_from_mmse, information
 from .app import app, user_errors_exit_2
 
 
 def parse_snr_list(text: str) -> np.ndarray:
     """Comma-separated snr values (each through the safe number parser), finite and >= 0."""
-    from ..expressions import parse_number
-
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not p for p in parts):
         raise SpecError(f"--snr: expected comma-separated numbers, got {text!r}")
@@ -38,8 +39,6 @@ def info(
     json_path: Path = typer.Option(None, "--json", help="Write {dist, rows: [{snr, I, mmse, dI_dsnr, residual}]}."),
 ) -> None:
     """I(snr) in nats, mmse(snr), dI/dsnr and the I1 residual dI/dsnr − ½ mmse for each snr."""
-    from ..information import dI_dsnr, dI_dsnr_from_mmse, information, parse_distribution
-
     distribution = parse_distribution(dist)
     values = parse_snr_list(snr)
     table = information(distribution, values)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import typer
 
+from .. import digits
+from .. import sweep as sw
 from ..errors import S2NError
 from .app import app, split_values, user_errors_exit_2
 
@@ -54,8 +57,6 @@ def sweep(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Run a grid of sampler settings (schedule, grid, NFE, method, rho, gamma, delta, seeds) on a target."""
-    from .. import sweep as sw
-
     overrides = {"out": str(out) if out else None, "target": target, "checkpoint": checkpoint,
                  "schedules": split_values(schedule), "grids": split_values(grid), "exponents": _floats(exponent),
                  "nfe": _ints(nfe), "methods": split_values(method), "rho": _floats(rho), "gamma": _floats(gamma),
@@ -84,10 +85,6 @@ def train(
     """Train the EDM-preconditioned digits denoiser on CPU and report its FDD against the Gaussian fit."""
     if what != "digits":
         raise S2NError(f"unknown training target {what!r} (choose digits)")
-    import torch
-
-    from .. import digits
-
     torch.set_num_threads(threads)
     cfg = digits.TrainConfig(steps=steps, batch=batch, lr=lr, hidden=hidden, layers=layers, seed=seed)
     digits.train(out, cfg, progress=progress)

@@ -1,0 +1,128 @@
+"""Sweep configuration: :class:`SweepConfig`, read from TOML by :func:`load_config`, and its
+expansion into runs (:func:`expand`, NFE targets met from below by :func:`steps_for_nfe`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import S2NError
+from ..named_mixtures import NAMED_MIXTURES
+from ..sampling import GRID_KINDS, METHODS
+
+METRICS = ("sw", "mmd", "fd", "fdd")
+
+
+class SweepError(S2NError):
+    """A sweep configuration the user can fix."""
+
+
+# ---------------------------------------------------------------------- configuration
+@dataclass
+class SweepConfig:
+    target: str = "mixture:2d"
+    out: str = "sweep-out"
+    checkpoint: str | None = None
+    edm: bool = True
+    reference: str | None = None
+    sigma_data: float = 0.5
+    schedules: list[str] = field(default_factory=lambda: ["edm"])
+    grids: list[str] = field(default_factory=lambda: ["karras"])
+    exponents: list[float] = field(default_factory=lambda: [7.0])
+    nfe: list[int] = field(default_factory=lambda: [35])
+    methods: list[str] = field(default_factory=lambda: ["exact"])
+    rho: list[float] = field(default_factory=lambda: [0.0])
+    gamma: list[float] = field(default_factory=lambda: [0.0])
+    delta: list[float] = field(default_factory=lambda: [0.0])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    samples: int = 1000
+    metrics: list[str] = field(default_factory=lambda: ["sw", "mmd", "fd"])
+    bootstrap: int = 200
+    denoise_final: bool = True
+    device: str = "cpu"
+    dtype: str = "float64"
+    save_samples: bool = True
+    figure_metric: str | None = None
+
+    def validate(self) -> SweepConfig:
+        for name, allowed, values in (("methods", METHODS, self.methods), ("grids", GRID_KINDS, self.grids),
+                                      ("metrics", METRICS, self.metrics)):
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise SweepError(f"unknown {name} {bad} (choose from {', '.join(allowed)})")
+        if "fdd" in self.metrics and self.target != "digits":
+            raise SweepError("metric fdd (Fréchet digits distance) needs target = digits")
+        if self.target == "digits" and not self.checkpoint:
+            raise SweepError("target digits needs checkpoint = path to model.pt (from `s2n train digits`)")
+        if self.target.startswith("mixture:") and self.target.split(":", 1)[1] not in NAMED_MIXTURES:
+            raise SweepError(f"unknown mixture {self.target.split(':', 1)[1]!r} "
+                             f"(choose {', '.join(NAMED_MIXTURES)})")
+        if not (self.target.startswith("mixture:") or self.target == "digits" or ":" in self.target):
+            raise SweepError(f"target must be mixture:NAME, digits or module:callable, got {self.target!r}")
+        if self.samples < 2 or any(n < 1 for n in self.nfe):
+            raise SweepError("samples must be >= 2 and every NFE >= 1")
+        if self.dtype not in ("float32", "float64"):
+            raise SweepError("dtype must be float32 or float64")
+        return self
+
+
+def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None) -> SweepConfig:
+    """A :class:`SweepConfig` from a TOML file (its ``[sweep]`` table, or the top level) and overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SweepError(f"cannot read sweep config {path}: {exc}") from exc
+        values.update(data.get("sweep", data))
+    values.update(overrides or {})
+    names = {f.name for f in dataclasses.fields(SweepConfig)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise SweepError(f"unknown sweep config keys {unknown} (known: {', '.join(sorted(names))})")
+    for key in ("schedules", "grids", "exponents", "nfe", "methods", "rho", "gamma", "delta", "seeds", "metrics"):
+        if key in values and not isinstance(values[key], list):
+            values[key] = [values[key]]
+    return SweepConfig(**values).validate()
+
+
+def steps_for_nfe(method: str, nfe: int, denoise_final: bool) -> tuple[int, int]:
+    """(steps, actual NFE): the most steps whose NFE does not exceed the target (at least one step)."""
+    extra = 1 if denoise_final else 0
+    if method == "heun":
+        steps = max(1, (nfe - extra + 1) // 2)
+        return steps, 2 * steps - 1 + extra
+    steps = max(1, nfe - extra)
+    return steps, steps + extra
+
+
+def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
+    """The runs of a sweep, each a plain dict (picklable, JSON-able) with its ``run_id``."""
+    runs, seen = [], set()
+    for schedule, grid, exponent, nfe, method, rho, gamma, delta, seed in itertools.product(
+            cfg.schedules, cfg.grids, cfg.exponents, cfg.nfe, cfg.methods, cfg.rho, cfg.gamma, cfg.delta, cfg.seeds):
+        if method == "heun" and rho != 0.0:
+            continue
+        if rho == 0.0 and delta != 0.0:
+            continue  # no noise is injected, δ has no effect
+        if grid != "karras":
+            exponent = 0.0
+        steps, used = steps_for_nfe(method, int(nfe), cfg.denoise_final)
+        run = {"target": cfg.target, "schedule": schedule, "grid": grid, "exponent": float(exponent),
+               "nfe_target": int(nfe), "steps": steps, "nfe": used, "method": method, "rho": float(rho),
+               "gamma": float(gamma), "delta": float(delta), "seed": int(seed), "samples": cfg.samples}
+        common = {k: getattr(cfg, k) for k in ("checkpoint", "edm", "reference", "sigma_data", "metrics",
+                                               "bootstrap", "denoise_final", "device", "dtype")}
+        key = json.dumps({**run, **common}, sort_keys=True)
+        run_id = hashlib.sha1(key.encode()).hexdigest()[:12]
+        if run_id in seen:
+            continue
+        seen.add(run_id)
+        runs.append({"run_id": run_id, **run, **common})
+    return runs
