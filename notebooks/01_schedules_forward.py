@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 1. Schedules and the forward SDE (THEORY.md §0–§1: F1–F5)
+# # 1. Schedules and the forward SDE (docs/theory.md: F1–F5)
 #
 # A schedule gives α(t) and the log-SNR λ(t) = log(α²/σ²); everything in the forward
 # theory follows from these two functions. We derive each claim with the library on the
@@ -28,7 +28,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
-from IPython.display import Math, display
+from IPython.display import Markdown, Math, display
 
 from s2n_theory import figures, forward
 from s2n_theory.builtin_schedules import builtin_names
@@ -36,6 +36,7 @@ from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S, T
 from s2n_theory.verification import suite
+from s2n_theory.verification.theory_doc import claims_markdown
 
 FAST = figures.fast()
 print("S2N_FAST =", FAST)
@@ -53,6 +54,13 @@ G = Schedule.general()
 show(r"\alpha(t)", G.alpha)
 show(r"\sigma(t)", G.sigma)
 show(r"\lambda(t)", G.log_snr)
+
+
+# %% [markdown]
+# The claims explored here, as the claim registry states them (the same text as docs/theory.md and the report):
+
+# %%
+display(Markdown(claims_markdown(['F1', 'F2', 'F3', 'F4', 'F5'])))
 
 # %% [markdown]
 # ## F1: drift and diffusion

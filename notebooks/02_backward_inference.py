@@ -14,7 +14,7 @@
 # %% [markdown]
 
 # %% [markdown]
-# # 2. Inference quantities and the backward family (THEORY.md §2–§3: P1–P3, B1–B4)
+# # 2. Inference quantities and the backward family (docs/theory.md: P1–P3, B1–B4)
 #
 # The reverse-time ρ-family
 #   dx = [f x − ½(1 + ρ²) g² ∇log p_t(x)] dt + ρ g dw̄
@@ -27,7 +27,7 @@
 import matplotlib.pyplot as plt
 import sympy as sp
 import torch
-from IPython.display import Math, display
+from IPython.display import Markdown, Math, display
 
 from s2n_theory import backward, figures, forward, inference
 from s2n_theory.builtin_schedules import builtin_names
@@ -36,6 +36,7 @@ from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S
 from s2n_theory.verification import suite
+from s2n_theory.verification.theory_doc import claims_markdown
 
 FAST = figures.fast()
 
@@ -50,6 +51,13 @@ def is_zero(expr):
 
 G = Schedule.general()
 x, x0_hat = sp.symbols("x hat{x}_0", real=True)
+
+
+# %% [markdown]
+# The claims explored here, as the claim registry states them (the same text as docs/theory.md and the report):
+
+# %%
+display(Markdown(claims_markdown(['P1', 'P2', 'P3', 'B1', 'B2', 'B3', 'B4'])))
 
 # %% [markdown]
 # ## P1: Tweedie

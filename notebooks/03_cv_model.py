@@ -14,7 +14,7 @@
 # %% [markdown]
 
 # %% [markdown]
-# # 3. The non-Markovian continuous variational (CV) model (THEORY.md §4: C1–C5)
+# # 3. The non-Markovian continuous variational (CV) model (docs/theory.md: C1–C5)
 #
 # Conditioned on x₀ there is a whole family of processes with the forward marginals
 # N(α x₀, σ²): discrete kernels q_c with a free variance c² (C1) and, in continuous time,
@@ -24,7 +24,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
-from IPython.display import Math, display
+from IPython.display import Markdown, Math, display
 
 from s2n_theory import backward, cv_model, figures
 from s2n_theory.builtin_schedules import builtin_names
@@ -32,6 +32,7 @@ from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S, T
 from s2n_theory.verification import suite
+from s2n_theory.verification.theory_doc import claims_markdown
 
 FAST = figures.fast()
 
@@ -46,6 +47,13 @@ def is_zero(expr):
 
 G = Schedule.general()
 x0 = sp.Symbol("x_0", real=True)
+
+
+# %% [markdown]
+# The claims explored here, as the claim registry states them (the same text as docs/theory.md and the report):
+
+# %%
+display(Markdown(claims_markdown(['C1', 'C2', 'C3', 'C4', 'C5'])))
 
 # %% [markdown]
 # ## C1: the discrete family keeps the marginals

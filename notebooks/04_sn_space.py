@@ -14,7 +14,7 @@
 # %% [markdown]
 
 # %% [markdown]
-# # 4. Signal-to-noise space (THEORY.md §5: S1–S3)
+# # 4. Signal-to-noise space (docs/theory.md: S1–S3)
 #
 # With the clock u = e^{−λ(t)} and the SN coordinate y = x_t/α_t, every S2N forward process
 # is the same Brownian motion y(u) = x₀ + W(u) started at the data (S1); a schedule is only a
@@ -25,7 +25,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
-from IPython.display import Math, display
+from IPython.display import Markdown, Math, display
 
 from s2n_theory import figures, forward, snspace
 from s2n_theory.backward import exact_step
@@ -34,6 +34,7 @@ from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import T
 from s2n_theory.verification import suite
+from s2n_theory.verification.theory_doc import claims_markdown
 
 FAST = figures.fast()
 
@@ -47,6 +48,13 @@ def is_zero(expr):
 
 
 G = Schedule.general()
+
+
+# %% [markdown]
+# The claims explored here, as the claim registry states them (the same text as docs/theory.md and the report):
+
+# %%
+display(Markdown(claims_markdown(['S1', 'S2', 'S3'])))
 
 # %% [markdown]
 # ## S1: Itô's formula both ways

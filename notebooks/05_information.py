@@ -14,7 +14,7 @@
 # %% [markdown]
 
 # %% [markdown]
-# # 5. Information theory (THEORY.md §6: I1–I5)
+# # 5. Information theory (docs/theory.md: I1–I5)
 #
 # For the Gaussian channel y = √snr x₀ + ε with snr = e^{λ(t)}, the mutual information
 # I(snr) = I(x₀; x_t) and the minimum mean-squared error mmse(snr) are tied by
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import sympy as sp
-from IPython.display import Image, Math, display
+from IPython.display import Image, Markdown, Math, display
 
 from s2n_theory import figures, information, snspace
 from s2n_theory.builtin_schedules import builtin_names
@@ -35,6 +35,7 @@ from s2n_theory.distributions import Binary, Mixture1D, Uniform
 from s2n_theory.information import mmse, mutual_information
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.verification import suite
+from s2n_theory.verification.theory_doc import claims_markdown
 
 FAST = figures.fast()
 
@@ -46,6 +47,13 @@ def show(label, expr):
 def is_zero(expr):
     return sp.simplify(sp.expand(expr)) == 0
 
+
+
+# %% [markdown]
+# The claims explored here, as the claim registry states them (the same text as docs/theory.md and the report):
+
+# %%
+display(Markdown(claims_markdown(['I1', 'I2', 'I3', 'I4', 'I5'])))
 
 # %% [markdown]
 # ## Gaussian data, symbolically (I1, I3)

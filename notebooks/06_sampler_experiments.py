@@ -14,7 +14,7 @@
 # %% [markdown]
 
 # %% [markdown]
-# # 6. Sampler experiments (THEORY.md §7–§8)
+# # 6. Sampler experiments (docs/theory.md)
 #
 # Two parts:
 #
@@ -32,10 +32,18 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 from s2n_theory import figures
+from s2n_theory.verification.theory_doc import claims_markdown
 
 FAST = figures.fast()
+
+# %% [markdown]
+# The claims behind these experiments, as the claim registry states them (the same text as docs/theory.md):
+
+# %%
+display(Markdown(claims_markdown(["M2", "M4"])))
 
 # %% [markdown]
 # ## Error against NFE with the exact oracle

@@ -1,4 +1,4 @@
-"""Generalized backward SDE, THEORY.md §3 (paper Theorems 2–3): claims B1–B4.
+"""Generalized backward SDE, docs/theory.md (paper Theorems 2–3): claims B1–B4.
 
 For any stochasticity ρ(t) ≥ 0, run from T down to 0,
 

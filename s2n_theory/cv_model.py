@@ -1,4 +1,4 @@
-"""Non-Markovian continuous variational (CV) model, THEORY.md §4 (paper Theorem 4): claims C1–C5.
+"""Non-Markovian continuous variational (CV) model, docs/theory.md (paper Theorem 4): claims C1–C5.
 
 C1  Discrete family, 0 ≤ c ≤ σ_s:
     q_c(x_s | x_t, x₀) = N(α_s x₀ + √(σ_s² − c²)(x_t − α_t x₀)/σ_t, c² I);

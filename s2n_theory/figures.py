@@ -29,15 +29,16 @@ import torch
 from scipy.stats import kstest, norm
 
 from .arrays import compile_expression
+from .builtin_schedules import builtin_names
 from .distributions import Binary, Distribution, Gaussian, Mixture1D, MixtureND, Uniform
-from .expressions import T
 from .gaussian_mixture import GaussianMixture
 from .information import information
 from .numeric_schedule import compile_schedule
 from .sampling.engine import sample
 from .sampling.forward import simulate_forward
 from .sampling.grids import time_grid
-from .schedule_spec import builtin_names, get_schedule
+from .schedule_spec import get_schedule
+from .symbols import T
 
 
 def fast() -> bool:

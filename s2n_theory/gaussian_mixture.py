@@ -1,4 +1,4 @@
-"""Exact oracle for Gaussian-mixture data, THEORY.md §2: claim P3.
+"""Exact oracle for Gaussian-mixture data, docs/theory.md: claim P3.
 
 For data x₀ ~ Σ_k π_k N(μ_k, Σ_k) the forward marginal at time t is again a
 mixture, p_t = Σ_k π_k N(α_t μ_k, C_k) with C_k = α_t² Σ_k + σ_t² I, so the

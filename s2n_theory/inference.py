@@ -1,4 +1,4 @@
-"""Inference quantities and their parameterizations, THEORY.md §2: claims P1, P2.
+"""Inference quantities and their parameterizations, docs/theory.md: claims P1, P2.
 
 P1 (Tweedie). For x = α x₀ + σ ε the posterior means x̂₀ = E[x₀ | x_t = x] and
 ε̂ = E[ε | x_t = x] satisfy x = α x̂₀ + σ ε̂ and ∇log p_t(x) = (α x̂₀ − x)/σ² = −ε̂/σ.

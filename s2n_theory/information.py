@@ -1,4 +1,4 @@
-"""Information theory of the Gaussian channel, THEORY.md §6 (paper Theorem 6): I1–I5.
+"""Information theory of the Gaussian channel, docs/theory.md (paper Theorem 6): I1–I5.
 
 The channel is y = √snr x₀ + ε, ε ~ N(0, I), with snr = e^{λ(t)}, so that
 I(snr) = I(x₀; y) = I(x₀; x_t) and mmse(snr) = E‖x₀ − E[x₀ | y]‖² (summed over

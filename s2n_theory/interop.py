@@ -1,6 +1,6 @@
 """Interop with tools users already have: diffusers' discrete schedulers and k-diffusion style σ arrays.
 
-Conventions (THEORY.md §0, converted here at the boundary and nowhere else):
+Conventions (docs/theory.md, converted here at the boundary and nowhere else):
 
 * diffusers: ``alphas_cumprod[i] = ᾱ_i = α(t_i)²`` for a VP schedule, with
   ``trained_betas[i] = 1 − ᾱ_i/ᾱ_{i−1}`` (ᾱ_{−1} = 1), so that diffusers'

@@ -1,4 +1,4 @@
-"""Distances between sample sets (THEORY.md §8), in torch (any device, float64 advised).
+"""Distances between sample sets (docs/theory.md), in torch (any device, float64 advised).
 
 * :func:`sliced_wasserstein`: mean over random unit directions of the 1-D W₂ distance
   (sorted projections; equal sample sizes);

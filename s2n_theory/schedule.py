@@ -1,7 +1,7 @@
 """The symbolic noise schedule: α(t), σ(t), λ(t) = log(α²/σ²) on [t_min, t_max].
 
 A :class:`Schedule` is built from any two of α, σ, λ, from a VP rate β(t), or
-from an EDM noise level σ(t) with α ≡ 1 (THEORY.md §0). It keeps all three as
+from an EDM noise level σ(t) with α ≡ 1 (docs/theory.md). It keeps all three as
 SymPy expressions in the time symbol :data:`~s2n_theory.symbols.T` and finds the
 inverse λ → t. Everything derived from a schedule lives with its theory (f, g²
 and the transition in :mod:`s2n_theory.forward`); numeric callables come from

@@ -1,4 +1,4 @@
-"""Signal-to-noise space, THEORY.md §5 (paper Theorem 5): claims S1–S3.
+"""Signal-to-noise space, docs/theory.md (paper Theorem 5): claims S1–S3.
 
 SN coordinates of a forward state are u = e^{−λ(t)} (the SN clock, increasing in
 t) and y = x_t/α_t. Since x_t = α_t x₀ + σ_t ε and σ_t²/α_t² = e^{−λ_t},

@@ -20,9 +20,8 @@ from s2n_theory import codegen
 from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.codegen import Expm1, Log1p, Softplus, difference, elementary, stable_rewrite
 from s2n_theory.numeric_schedule import compile_schedule, schedule_functions
-from s2n_theory.schedule import S
 from s2n_theory.schedule_spec import get_schedule
-from s2n_theory.symbols import T
+from s2n_theory.symbols import S, T
 from s2n_theory.verification import export_checks
 from s2n_theory.verification.registry import Check, run_check
 

@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s2n_theory.errors import ExpressionError
-from s2n_theory.expressions import T, parse_expression
+from s2n_theory.expressions import parse_expression
+from s2n_theory.symbols import T
 
 SECONDS = 1.0
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from s2n_theory import backward, figures
+from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.numeric_schedule import compile_schedule
-from s2n_theory.schedule_spec import builtin_names, get_schedule
+from s2n_theory.schedule_spec import get_schedule
 
 
 @pytest.fixture(autouse=True)

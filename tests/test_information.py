@@ -1,4 +1,4 @@
-"""Information theory (THEORY.md §6, I1–I5): values against independent computations,
+"""Information theory (docs/theory.md, I1–I5): values against independent computations,
 properties, the parser and CLI, the figure, and injected errors that the checks must catch."""
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def test_karras_sigmas(schedules):
     lam = compile_schedule(schedule, "numpy").log_snr(np.array([schedule.t_min, schedule.t_max]))
     smin, smax = np.exp(-lam / 2)
     k = 7.0
-    # THEORY.md §7 grid written out independently
+    # docs/theory.md grid written out independently
     expected = [(smax ** (1 / k) + i / 9 * (smin ** (1 / k) - smax ** (1 / k))) ** k for i in range(10)]
     np.testing.assert_allclose(sigmas[:-1], expected, rtol=1e-13)
     # the grid's times give back the same noise levels through the schedule

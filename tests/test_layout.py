@@ -24,7 +24,7 @@ LAYERS = [
     {"forward", "numeric_schedule", "inference", "backward", "cv_model", "snspace", "information", "distributions",
      "distribution_spec", "gaussian_mixture"},
     # numerics built on the derivations
-    {"interop", "sampling", "metrics", "digits"},
+    {"interop", "sampling", "metrics", "digits", "named_mixtures"},
     # claims, figures, sweeps
     {"verification", "figures", "sweep"},
     # the command line

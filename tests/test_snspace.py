@@ -1,4 +1,4 @@
-"""Signal-to-noise space (THEORY.md §5, S1–S3): the map, Itô, trajectories, the loss,
+"""Signal-to-noise space (docs/theory.md, S1–S3): the map, Itô, trajectories, the loss,
 and injected errors that the checks must catch."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Checks of the generalized backward SDE, THEORY.md §3: B1–B4.
+"""Checks of the generalized backward SDE, docs/theory.md: B1–B4.
 
 B1 applies the reverse-time Fokker–Planck equation to the Gaussian-data marginal
 (SymPy, general ρ(t)) and to a Gaussian mixture (finite differences on the exact

@@ -1,4 +1,4 @@
-"""Checks of the non-Markovian CV model, THEORY.md §4: C1–C5 (all symbolic).
+"""Checks of the non-Markovian CV model, docs/theory.md: C1–C5 (all symbolic).
 
 C1 by the laws of total mean and variance; C2 by its moment ODEs and its
 Fokker–Planck equation; C3 by the Fokker–Planck equation of the Markovian

@@ -1,4 +1,4 @@
-"""Checks of the forward theory, THEORY.md §1: F1–F5.
+"""Checks of the forward theory, docs/theory.md: F1–F5.
 
 Each check compares a derivation from :mod:`s2n_theory.forward` with an
 independent computation (the definition, Bayes' rule, or the Fokker–Planck

@@ -1,4 +1,4 @@
-"""Checks of the inference quantities, THEORY.md §2: P1–P3.
+"""Checks of the inference quantities, docs/theory.md: P1–P3.
 
 P1 and P2 are proved symbolically for Gaussian data x₀ ~ N(μ, v), where E[x₀ | x_t]
 and the score follow from the joint Gaussian law independently of the conversion

@@ -1,4 +1,4 @@
-"""Checks of the information theory, THEORY.md §6: I1–I5.
+"""Checks of the information theory, docs/theory.md: I1–I5.
 
 I1 and I3 are statements in snr alone, so they are checked once, on the general
 schedule: symbolically for the Gaussian, by step-controlled finite differences

@@ -6,6 +6,7 @@ both with
 
 * a claim × schedule matrix (one cell per claim and schedule, the worst status of its checks),
 * the full table of checks (claim, schedule, method, status, residual, time, detail),
+* the statement of every claim in the results (from :mod:`.claims`), which every claim id links to,
 * the figures of :mod:`s2n_theory.figures` as PNG files under ``DIR/figures/``.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from s2n_theory.figures import write_all
 
+from .claims import CLAIMS
 from .registry import STATUSES, CheckResult
 
 FIGURE_DIR = "figures"
@@ -81,6 +83,27 @@ def _residual(r: CheckResult) -> str:
     return "-" if r.residual is None else f"{r.residual:.2e}"
 
 
+def _claim_link_html(claim_id: str) -> str:
+    e = html.escape
+    if claim_id not in CLAIMS:
+        return e(claim_id)
+    return f'<a href="#claim-{e(claim_id)}" title="{e(CLAIMS[claim_id].title)}">{e(claim_id)}</a>'
+
+
+def _statements_html(claims: Sequence[str]) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Claims</h2>"]
+    for claim_id in claims:
+        if claim_id not in CLAIMS:
+            continue
+        c = CLAIMS[claim_id]
+        parts.append(f'<h3 id="claim-{e(c.id)}">{e(c.id)}. {e(c.title)}</h3>')
+        parts.append(f"<p>{e(c.text)}</p>")
+        parts.append(f'<p class="detail">Assumptions: {e(c.assumptions)}. Derived in: '
+                     f"{e(', '.join(c.derived_in))}. Source: {e(c.reference)}.</p>")
+    return parts
+
+
 def _html(results: Sequence[CheckResult], figure_captions: dict[str, str], title: str) -> str:
     e = html.escape
     claims, schedules, cells = matrix(results)
@@ -91,7 +114,7 @@ def _html(results: Sequence[CheckResult], figure_captions: dict[str, str], title
         f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
         f"<h1>{e(title)}</h1>",
         f"<p>Generated {e(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}: "
-        f"{len(results)} checks of the claims of THEORY.md in {total:.1f} s.</p>",
+        f"{len(results)} checks of the claims of docs/theory.md in {total:.1f} s.</p>",
         '<p class="summary">' + "".join(
             f'<span style="color:{_COLOURS[s]}">{counts[s]} {s}</span>' for s in STATUSES) + "</p>",
         "<h2>Claims × schedules</h2>",
@@ -100,7 +123,7 @@ def _html(results: Sequence[CheckResult], figure_captions: dict[str, str], title
         "<table><tr><th>claim</th>" + "".join(f"<th>{e(s)}</th>" for s in schedules) + "</tr>",
     ]
     for c in claims:
-        row = [f"<td><b>{e(c)}</b></td>"]
+        row = [f"<td><b>{_claim_link_html(c)}</b></td>"]
         for s in schedules:
             status = cells.get((c, s))
             row.append(f'<td class="cell {status or "none"}">{_SYMBOLS.get(status, "")}</td>')
@@ -118,11 +141,13 @@ def _html(results: Sequence[CheckResult], figure_captions: dict[str, str], title
     ]
     for r in results:
         parts.append(
-            f"<tr><td>{e(r.claim)}</td><td>{e(r.schedule)}</td><td>{e(r.method)}</td>"
+            f"<tr><td>{_claim_link_html(r.claim)}</td><td>{e(r.schedule)}</td><td>{e(r.method)}</td>"
             f'<td class="status" style="color:{_COLOURS[r.status]}">{e(r.status)}</td>'
             f'<td class="num">{_residual(r)}</td><td class="num">{r.seconds:.2f} s</td>'
             f'<td class="detail">{e(r.detail)}</td></tr>')
-    parts += ["</table>", "</body>", "</html>", ""]
+    parts.append("</table>")
+    parts += _statements_html(claims)
+    parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
 
 
@@ -138,7 +163,7 @@ def _markdown(results: Sequence[CheckResult], figure_captions: dict[str, str], t
              "Worst status of the claim's checks per schedule (✓ pass, ✗ fail, ! error, – skip).", "",
              "| claim | " + " | ".join(schedules) + " |", "|---" * (len(schedules) + 1) + "|"]
     for c in claims:
-        lines.append(f"| {c} | " + " | ".join(_SYMBOLS.get(cells.get((c, s)) or "", " ") for s in schedules) + " |")
+        lines.append(f"| {_claim_link_md(c)} | " + " | ".join(_SYMBOLS.get(cells.get((c, s)) or "", " ") for s in schedules) + " |")
     if figure_captions:
         lines += ["", "## Figures", ""]
         for name, caption in figure_captions.items():
@@ -146,9 +171,20 @@ def _markdown(results: Sequence[CheckResult], figure_captions: dict[str, str], t
     lines += ["", "## All checks", "", "| claim | schedule | method | status | residual | time | detail |",
               "|---|---|---|---|---:|---:|---|"]
     for r in results:
-        lines.append(f"| {r.claim} | {_md_cell(r.schedule)} | {r.method} | {r.status} | {_residual(r)} | "
+        lines.append(f"| {_claim_link_md(r.claim)} | {_md_cell(r.schedule)} | {r.method} | {r.status} | {_residual(r)} | "
                      f"{r.seconds:.2f} s | {_md_cell(r.detail)} |")
+    lines += ["", "## Claims", ""]
+    for claim_id in claims:
+        if claim_id in CLAIMS:
+            c = CLAIMS[claim_id]
+            lines += [f'<a id="claim-{c.id}"></a>', "", f"### {c.id}. {c.title}", "", c.text, "",
+                      f"*Assumptions:* {c.assumptions}. *Derived in:* {', '.join(c.derived_in)}. "
+                      f"*Source:* {c.reference}.", ""]
     return "\n".join(lines) + "\n"
+
+
+def _claim_link_md(claim_id: str) -> str:
+    return f"[{claim_id}](#claim-{claim_id})" if claim_id in CLAIMS else claim_id
 
 
 def write_report(results: Iterable[CheckResult | dict], directory: str | Path, figures: bool = True,

@@ -1,4 +1,4 @@
-"""Checks of signal-to-noise space, THEORY.md §5: S1–S3.
+"""Checks of signal-to-noise space, docs/theory.md: S1–S3.
 
 S1 and the change of variables of S3 are SymPy identities on the general
 schedule and every built-in; S2 runs the exact step B3 (ρ = 0 and ρ = 1) under

@@ -68,6 +68,16 @@ def _section(claim: Claim, checks: list[Check]) -> str:
     ])
 
 
+def claims_markdown(claim_ids: list[str]) -> str:
+    """The statements of ``claim_ids`` as Markdown with LaTeX, for notebooks and reports."""
+    blocks = []
+    for claim_id in claim_ids:
+        claim = CLAIMS[claim_id]
+        blocks.append(f"**{claim.id}. {claim.title}.** {claim.text}\n\n$$\n{claim.latex}\n$$\n\n"
+                      f"*Assumptions:* {claim.assumptions}. *Source:* {claim.reference}.")
+    return "\n\n".join(blocks)
+
+
 def render() -> str:
     """The whole of docs/theory.md."""
     checks = load_checks()

@@ -1,4 +1,4 @@
-"""``s2n info``: mutual information and mmse of the Gaussian channel (THEORY.md §6, I1)."""
+"""``s2n info``: mutual information and mmse of the Gaussian channel (docs/theory.md, I1)."""
 
 from __future__ import annotations
 

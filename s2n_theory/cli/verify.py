@@ -59,5 +59,9 @@ def verify(
     if report_dir is not None:
         written = write_report(results, report_dir)
         console.print(f"report: {written['html']} and {written['markdown']} ({len(written['figures'])} figures)")
+    failing = sorted({(r.claim, r.schedule) for r in results if r.status in ("fail", "error")})
+    for claim_id, schedule_name in failing:
+        console.print(f"{claim_id} on {escape(schedule_name)}: statement, derivation and checks: "
+                      f"s2n claims {claim_id} --schedule '{escape(schedule_name)}'", soft_wrap=True)
     if summary["fail"] or summary["error"]:
         raise typer.Exit(1)

@@ -53,7 +53,7 @@ def derived_formulas(schedule: ScheduleFunctions, simplify: bool = True) -> dict
 def latex_source(schedule: ScheduleFunctions, forms: ExportForms | None = None) -> str:
     """The derived formulas in LaTeX (an ``align*`` block), plus the exported stable forms when given."""
     exprs = derived_formulas(schedule)
-    lines = [f"% Noise schedule {safe_comment(schedule.name)}, derived by s2n-theory (THEORY.md F1, F3)",
+    lines = [f"% Noise schedule {safe_comment(schedule.name)}, derived by s2n-theory (claims F1, F3 of docs/theory.md)",
              r"\begin{align*}"]
     for key in EXPORTED:
         expr = exprs[key]

@@ -1,4 +1,4 @@
-"""One device-agnostic torch sampling engine for the whole ρ-family (THEORY.md §3, §7).
+"""One device-agnostic torch sampling engine for the whole ρ-family (docs/theory.md).
 
 ``sample(denoiser, x, schedule, grid, method=…, rho=…, gamma=…, delta=…)`` runs from
 ``grid[0]`` (noise end) to ``grid[-1]`` with ``denoiser(x, t) -> x̂₀``:

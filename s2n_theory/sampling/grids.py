@@ -1,4 +1,4 @@
-"""Time grids for sampling (THEORY.md §7).
+"""Time grids for sampling (docs/theory.md).
 
 ``time_grid(schedule, n, kind)`` returns ``n + 1`` decreasing times from the noise end
 to the data end (``n`` steps), as a float64 CPU tensor:
