@@ -289,6 +289,23 @@ def test_general_schedule_cannot_be_exported():
         codegen.export(schedule_functions(get_schedule("edm")), "fortran")
 
 
+def test_folded_constants_keep_their_value_and_a_non_real_one_is_refused():
+    """The one constant folder (numeric.fold_constants) is what the printer prints; it keeps a complex constant
+    complex, and the printer refuses to write it."""
+    from s2n_theory.numeric import fold_constants
+
+    expr = sp.sqrt(2) * sp.pi * T**2 + sp.Rational(3, 7) ** T + sp.sqrt(T + sp.exp(1))
+    folded = fold_constants(expr)
+    assert not folded.has(sp.pi, sp.E, sp.Rational(3, 7)) and folded.has(sp.Pow(T, 2, evaluate=False))
+    for value in (sp.Rational(1, 3), sp.Rational(17, 10)):
+        exact = expr.subs(T, value).evalf(40)
+        assert abs(folded.subs(T, value).evalf(40) - exact) <= 1e-28 * abs(exact)
+    complex_const = fold_constants(sp.log(-2) * T)
+    assert complex_const.has(sp.I)
+    with pytest.raises(codegen.CodegenError, match="not real"):
+        codegen.Printer("numpy", {T: "t"})(complex_const)
+
+
 # ---------------------------------------------------------------------------- the X1 check
 def _x1() -> Check:
     return Check("X1", "numeric", "x1", export_checks.check_x1)

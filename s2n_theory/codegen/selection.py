@@ -58,10 +58,10 @@ _FORMS_CACHE: dict[tuple, ExportForms] = {}
 
 
 def _schedule_key(schedule: ScheduleFunctions) -> tuple:
-    # Keyed by the derived expressions too (not only α, σ, λ): every exported function is chosen
-    # against the library's derivation, so a different derivation must never reuse old forms.
-    exprs = (schedule.alpha, schedule.sigma, schedule.log_snr, schedule.f, schedule.g2, schedule.dlog_snr,
-             schedule.alpha_ts, schedule.sigma2_ts)
+    # Keyed by every expression of the record (not only α, σ, λ): every exported function is chosen
+    # against the record's derivation, so a different derivation must never reuse old forms.
+    exprs = (schedule.alpha, schedule.sigma, schedule.log_snr, schedule.snr, schedule.f, schedule.g2,
+             schedule.dlog_snr, schedule.alpha_ts, schedule.sigma2_ts, schedule.inverse_log_snr)
     return (*(sp.srepr(e) for e in exprs), schedule.t_min, schedule.t_max)
 
 
