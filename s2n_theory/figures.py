@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from scipy.stats import kstest, norm
 
+from . import forward
 from .arrays import compile_expression
 from .builtin_schedules import builtin_names
 from .distributions import Binary, Distribution, Gaussian, Mixture1D, MixtureND, Uniform
@@ -74,9 +75,10 @@ def schedule_curves(name: str, points: int = 200) -> dict[str, np.ndarray]:
     lo, hi = schedule.t_min, schedule.t_max
     t = np.linspace(lo, hi, points)
     t[0], t[-1] = lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo)
-    # Compile only the four curves (Schedule.lambdify would also look for λ's inverse).
-    curves = {key: compile_expression([T], getattr(schedule, attr))(t)
-              for key, attr in (("alpha", "alpha"), ("sigma", "sigma"), ("log_snr", "log_snr"), ("g2", "g2"))}
+    # Compile only the four curves (compile_schedule would also look for λ's inverse).
+    exprs = {"alpha": schedule.alpha, "sigma": schedule.sigma, "log_snr": schedule.log_snr,
+             "g2": forward.diffusion_squared(schedule)}
+    curves = {key: compile_expression([T], expr)(t) for key, expr in exprs.items()}
     out = {"t": t, "tau": (t - lo) / (hi - lo)}
     out.update({key: np.broadcast_to(np.asarray(v, dtype=float), t.shape).copy() for key, v in curves.items()})
     return out

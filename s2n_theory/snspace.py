@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from . import forward
+from . import backward, forward
 from .arrays import backend_of, like
-from .backward import exact_step
 from .distributions import Estimate, mixture_edges
 from .forward import X
 from .numeric_schedule import compile_schedule
@@ -116,7 +115,7 @@ def sn_trajectory(
     The start is x = α(t_0) y_start; ``noises[i]`` is the ξ of step i (shared across schedules).
     """
     num = compile_schedule(schedule, "numpy")
-    step = exact_step if step is None else step
+    step = backward.exact_step if step is None else step
     times = num.t_of_log_snr(np.asarray(log_snr_grid, dtype=np.float64))
     # Times stay float64 arrays: the compiled schedule evaluates a Python float in float32.
     x = num.alpha(times[0]) * np.asarray(y_start, dtype=np.float64)

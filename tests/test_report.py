@@ -67,7 +67,7 @@ def test_report_without_figures_escapes_text_and_has_no_script(tmp_path: Path) -
     md = written["markdown"].read_text()
     assert "residual \\| too big" in md  # a pipe in a detail does not break the table
     # One row per check in both tables.
-    assert page.count("<td class=\"detail\">") == len(_results()) and md.count("\n| B3 | ve | ") == 1
+    assert page.count("<td class=\"detail\">") == len(_results()) and md.count("\n| [B3](#claim-B3) | ve | ") == 1
 
 
 @pytest.mark.slow
@@ -92,7 +92,7 @@ def test_verify_report_renders_in_headless_chromium(tmp_path: Path, monkeypatch:
         assert (out / src).is_file(), src
     # The claim × schedule table has both claims on both schedules.
     for claim in ("F1", "F2"):
-        assert f"<td><b>{claim}</b></td>" in page
+        assert f'<td><b><a href="#claim-{claim}"' in page and f'id="claim-{claim}"' in page
 
     if CHROMIUM is None:
         pytest.skip("no chromium binary: the page was checked, not rendered")

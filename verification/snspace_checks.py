@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from s2n_theory import forward, snspace
-from s2n_theory.backward import exact_step
+from s2n_theory import backward, forward, snspace
 from s2n_theory.forward import X0, X
 from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.numeric_schedule import compile_schedule
@@ -72,9 +71,9 @@ def check_s2(schedule: Schedule, level: str) -> Outcome:
     worst = 0.0
     for rho in rhos:
         ours = snspace.sn_trajectory(schedule, S2_GRID, oracle.denoiser(schedule), y_start, rho=rho, noises=noises,
-                                     step=exact_step)
+                                     step=backward.exact_step)
         ref = snspace.sn_trajectory(reference, S2_GRID, oracle.denoiser(reference), y_start, rho=rho, noises=noises,
-                                    step=exact_step)
+                                    step=backward.exact_step)
         worst = max(worst, float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref))))
     # Round-off: ~1e-16 per operation over 24 steps, amplified by the λ → t inversion (~1e-13).
     tolerance = 1e-11
