@@ -94,6 +94,7 @@ CHECK_MODULES = (
     "cv_checks",           # C1-C5
     "snspace_checks",      # S1-S3
     "information_checks",  # I1-I5
+    "objective_checks",    # W1-W3
     "export_checks",       # exported code agrees with SymPy
     "montecarlo_checks",   # M1-M4
     "gpu_check",           # GPU
