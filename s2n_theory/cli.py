@@ -121,7 +121,7 @@ def show(spec: str = typer.Argument(..., help="Schedule name or spec.")) -> None
         typer.echo(f"{'t(lambda)':9} = {inverse if inverse is not None else '(no closed form: bisection on lambda)'}")
 
 
-COMMAND_MODULES = ("cli_export", "cli_info", "cli_sweep")
+COMMAND_MODULES = ("cli_export", "cli_info", "cli_sweep", "cli_weighting")
 """Modules that add commands to ``app`` when imported (each: ``from .cli import app``)."""
 
 

@@ -205,8 +205,8 @@ class ImpliedWeighting:
     """w(λ) and the λ-density of one recipe (module convention: L = ½ ∫ w(λ) E‖ε̂ − ε‖² dλ).
 
     ``weighting_t`` and ``density_t`` are w and p_λ as expressions in t (any schedule, the general
-    one included); ``weighting`` and ``log_snr_density`` are the same in :data:`LAMBDA` when t(λ)
-    has a closed form (else None). :meth:`w` and :meth:`density` evaluate them at arrays of λ.
+    one included); ``weighting``, ``log_snr_density`` and ``conversion`` (c) are the same in
+    :data:`LAMBDA` when t(λ) has a closed form (else None). :meth:`w` and :meth:`density` evaluate them at arrays of λ.
     """
 
     schedule: Schedule
@@ -218,6 +218,7 @@ class ImpliedWeighting:
     density_t: sp.Expr
     weighting: sp.Expr | None = None
     log_snr_density: sp.Expr | None = None
+    conversion: sp.Expr | None = None
     sigma_data: float = DEFAULT_SIGMA_DATA
     _compiled: dict[str, Callable[[Any], Any]] = field(default_factory=dict, repr=False)
 
@@ -296,9 +297,9 @@ def implied_weighting(
                               weighting_t=density * loss_weight * factor / rate, density_t=density / rate,
                               sigma_data=float(sigma_data))
     if closed_form and not schedule.is_general:
-        in_lambda = in_log_snr((result.weighting_t, result.density_t), schedule)
+        in_lambda = in_log_snr((result.weighting_t, result.density_t, factor), schedule)
         if in_lambda is not None:
-            result.weighting, result.log_snr_density = in_lambda
+            result.weighting, result.log_snr_density, result.conversion = in_lambda
     return result
 
 
