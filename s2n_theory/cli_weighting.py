@@ -56,8 +56,8 @@ def describe(iw: ImpliedWeighting, label: str) -> dict[str, Any]:
         lo, hi = iw.log_snr_range
         lam = np.linspace(lo, hi, PLOT_POINTS)[1:-1]
         record.update(log_snr_range=[lo, hi], mass=iw.mass(),
-                      grid={"lambda": lam.tolist(), "w": iw.w(lam).tolist(), "w_normalised": iw.normalised(lam).tolist(),
-                            "log_snr_density": iw.density(lam).tolist()})
+                      grid={"lambda": lam.tolist(), "w": iw.w(lam).tolist(),
+                            "w_normalised": iw.normalised(lam).tolist(), "log_snr_density": iw.density(lam).tolist()})
     return record
 
 
@@ -98,7 +98,7 @@ def _plot(records: list[dict[str, Any]], path: Path) -> None:
 @app.command()
 @user_errors_exit_2
 def weighting(
-    schedule: str = typer.Argument(..., help="Built-in name (with parameters), 'general', or a spec 'alpha=…; lambda=…'."),
+    schedule: str = typer.Argument(..., help="Built-in name (with parameters), 'general', or a spec."),
     prediction: str = typer.Option(..., "--prediction", "-p", help=f"Target: {', '.join(PREDICTIONS)}."),
     time_density: str = typer.Option(
         "1", "--time-density", help="p(t), text in t, alpha, sigma, logsnr, dlogsnr (default uniform: 1)."),

@@ -41,7 +41,7 @@ from . import numeric
 from .budget import BudgetExceeded, latest_within
 from .errors import SpecError
 from .expressions import T, parse_expression
-from .forward import X, X0
+from .forward import X0, X
 from .schedule import LAMBDA, Schedule
 
 EPS = sp.Symbol("epsilon", real=True)

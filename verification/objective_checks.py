@@ -23,7 +23,7 @@ import sympy as sp
 from scipy import stats
 
 from s2n_theory import Schedule, T, forward, inference, numeric, objectives
-from s2n_theory.forward import X, X0
+from s2n_theory.forward import X0, X
 from s2n_theory.objectives import EPS
 from s2n_theory.oracle import GaussianMixture
 from s2n_theory.quadrature import integrate
@@ -229,21 +229,28 @@ def sampled_loss(recipe: Recipe, oracle: GaussianMixture, u: np.ndarray, x0: np.
     return 0.5 * mass * m * np.sum((a * x + b * eps_model - truth) ** 2, axis=-1)
 
 
-def mmse_eps(lam: np.ndarray, oracle: GaussianMixture, nodes: int = 96) -> np.ndarray:
-    """E‖ε − E[ε | y]‖² for y = x₀ + e^{−λ/2} ε (1-D mixture data), by Gauss–Hermite per component.
+def mmse_eps(lam: np.ndarray, oracle: GaussianMixture, nodes: int = 200) -> np.ndarray:
+    """E‖ε − E[ε | y]‖² for y = x₀ + σ̄ ε, σ̄ = e^{−λ/2}, 1-D mixture data: the law of total variance.
 
-    = e^λ (E[x₀²] − E[x̂₀(y)²]); y given component k is N(μ_k, v_k + e^{−λ}) and x̂₀ is the oracle's.
+    Given component k, ε | y is Gaussian with mean ε̂_k = σ̄ (y − μ_k)/(v_k + σ̄²) and variance
+    v_k/(v_k + σ̄²), so mmse_ε = Σ_k π_k v_k/(v_k + σ̄²) + E_y[Σ_k r_k(y) (ε̂_k − ε̂)²], with the
+    oracle's responsibilities r_k and the y-expectation by Gauss–Hermite per component (no
+    cancellation at high SNR, unlike e^λ (E[x₀²] − E[x̂₀²])). Agrees with the adaptive quadrature of
+    :func:`s2n_theory.information.mmse` to ~1e-5 relative (tested), far below the Monte Carlo error.
     """
     z, w = np.polynomial.hermite.hermgauss(nodes)
     lam = np.asarray(lam, dtype=np.float64)
-    noise = np.exp(-lam / 2)
+    noise2 = np.exp(-lam)[:, None, None]
     means, variances = oracle.means[:, 0], oracle.full_covs()[:, 0, 0]
-    second = 0.0
+    within = np.sum(oracle.weights * variances / (variances + noise2[..., 0]), axis=-1)
+    between = np.zeros_like(lam)
     for weight, mu, var in zip(oracle.weights, means, variances, strict=True):
-        y = mu + np.sqrt(2 * (var + noise[:, None] ** 2)) * z  # (len(λ), nodes)
-        x0_hat = oracle.x0_hat_at(y[..., None], 1.0, np.broadcast_to(noise[:, None], y.shape))[..., 0]
-        second = second + weight * (x0_hat**2 @ w) / np.sqrt(np.pi)
-    return np.exp(lam) * (float(oracle.weights @ (variances + means**2)) - second)
+        y = mu + np.sqrt(2 * (var + noise2[..., 0])) * z  # (len(λ), nodes)
+        resp = oracle.responsibilities_at(y[..., None], 1.0, np.sqrt(noise2[..., 0]) * np.ones_like(y))
+        eps_k = np.sqrt(noise2) * (y[..., None] - means) / (variances + noise2)  # (len(λ), nodes, K)
+        eps_hat = np.sum(resp * eps_k, axis=-1, keepdims=True)
+        between += weight * (np.sum(resp * (eps_k - eps_hat) ** 2, axis=-1) @ w) / np.sqrt(np.pi)
+    return within + between
 
 
 def loss_integral(lo: float, hi: float, oracle: GaussianMixture) -> tuple[float, float]:
@@ -256,6 +263,11 @@ def loss_integral(lo: float, hi: float, oracle: GaussianMixture) -> tuple[float,
 
     q = integrate(integrand, np.linspace(lo, hi, 33)[None, :], rtol=1e-9, atol=0.0, max_panels=16)
     return float(q.value[0, 0]), float(q.error[0, 0])
+
+
+MAX_RELATIVE_SE = 0.05
+"""Each sampled loss must resolve the integral to this relative standard error, so that a recipe
+whose estimator is too noisy to tell right from wrong fails instead of passing vacuously."""
 
 
 def w3_montecarlo(schedule: Schedule, n: int, recipes: list[Recipe] | None = None, seed: int = 1717) -> Outcome:
@@ -274,7 +286,7 @@ def w3_montecarlo(schedule: Schedule, n: int, recipes: list[Recipe] | None = Non
     worst, notes, passed = 0.0, [], True
     for recipe, loss, b in zip(recipes, losses, bias, strict=True):
         mean, se = float(loss.mean()), float(loss.std(ddof=1) / np.sqrt(n))
-        passed &= abs(mean - exact) <= z * se + b + 10 * quad_error
+        passed &= abs(mean - exact) <= z * se + b + 10 * quad_error and se <= MAX_RELATIVE_SE * abs(exact)
         worst = max(worst, abs(mean - exact) / se)
         notes.append(f"{recipe.name}: {mean:.5g} ± {se:.2g}")
     for recipe, loss, b in zip(recipes[1:], losses[1:], bias[1:], strict=True):
