@@ -49,7 +49,7 @@ G = Schedule.general()
 # from the target's definition; here on the general schedule (α(t), λ(t) undefined, σ = α e^{−λ/2}).
 
 # %%
-for prediction, meaning in objectives.PREDICTIONS.items():
+for prediction in objectives.PREDICTIONS:
     factor = objectives.conversion_factor(prediction, G, sp.Rational(1, 2))
     show(rf"c_{{\mathrm{{{prediction}}}}}", sp.simplify(factor))
     # The stated factors (the checks use σ_data = 0.7; EDM's 0.5 here): (e^{−λ} + σ_d²)/σ_d² for F.
