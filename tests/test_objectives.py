@@ -216,13 +216,25 @@ def test_cli_weighting_general_schedule_prints_forms_in_t():
     (["vdm", "-p", "velocity"], "unknown 'velocity'"),
     (["vdm", "-p", "eps", "--time-density", "open('x')"], "not allowed"),
     (["vdm", "-p", "eps", "--time-density", "t**"], "syntax error"),
+    (["vdm", "-p", "eps", "--time-density", "t - 0.5"], ">= 0"),
     (["vdm", "-p", "eps", "--json", "/nonexistent-dir/w.json"], "does not exist"),
     (["vdm", "-p", "eps", "--plot", "w.pdf"], "must end in .png"),
     (["vdm", "-p", "eps", "--compare", "edm,bogus"], "unknown recipe"),
 ])
 def test_cli_weighting_bad_input_exits_2_with_one_line(args, message):
-    proc = s2n("weighting", *args)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
+    from typer.testing import CliRunner
+
+    import s2n_theory.cli_weighting  # noqa: F401 - registers the command on the app
+    from s2n_theory.cli import app
+
+    result = CliRunner().invoke(app, ["weighting", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_cli_weighting_bad_input_in_a_real_process():
+    proc = s2n("weighting", "vdm", "-p", "eps", "--json", "/nonexistent-dir/w.json")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --json")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr + proc.stdout
