@@ -22,7 +22,7 @@ pytest.importorskip("ipykernel")
 def test_every_section_of_the_theory_has_a_notebook():
     names = [p.stem for p in NOTEBOOKS]
     assert names == ["01_schedules_forward", "02_backward_inference", "03_cv_model", "04_sn_space",
-                     "05_information", "06_sampler_experiments"]
+                     "05_information", "06_sampler_experiments", "07_training_objectives"]
 
 
 def _execute(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN202

@@ -17,7 +17,7 @@ from typing import Any
 
 import sympy as sp
 
-from s2n_theory import backward, cv_model, forward, information, snspace
+from s2n_theory import backward, cv_model, forward, information, objectives, snspace
 from s2n_theory.backward import DELTA, GAMMA, RHO
 from s2n_theory.forward import MU, V
 from s2n_theory.schedule import Schedule
@@ -31,6 +31,7 @@ PARTS = {
     "cv": "Non-Markovian continuous variational (CV) model",
     "snspace": "Signal-to-noise space",
     "information": "Information theory",
+    "objectives": "Training objectives in signal-to-noise space",
     "sampling": "Sampling and Monte Carlo validation",
     "export": "Exported code",
 }
@@ -350,6 +351,46 @@ _claim(
     ASSUME_SCHEDULE,
     ("s2n_theory.snspace.loss_integrand_t", "s2n_theory.information.gaussian_mutual_information_expr"),
     "S2N paper, Theorem 6; Kingma et al. 2021 (VDM)",
+)
+
+# ---------------------------------------------------------------------------- training objectives (W)
+_OBJECTIVE_CONVENTION = (
+    "Convention: a loss is L = ½ ∫ w(λ) E‖ε̂ − ε‖² dλ over the schedule's λ range (Kingma & Gao); a recipe with time "
+    "density p(t) and weight m(t) on its own target's squared error has w(λ) = p(t) m(t) c(t) / |λ'(t)| at t = t(λ)")
+_claim(
+    "W1", "objectives", "Every prediction target is a weighted ε-loss",
+    r"h=A\,x_t+B\,\varepsilon\ \Rightarrow\ \|\hat h-h\|^2=c\,\|\hat\varepsilon-\varepsilon\|^2,\quad c=B^2:\ "
+    r"c_{x_0}=e^{-\lambda},\ c_v=\alpha^2(1+e^{-\lambda})^2,\ c_{\nabla\log p}=\frac{e^{\lambda}}{\alpha^2},\ "
+    r"c_{\text{flow}}=\frac{\sigma^2\lambda'^2}{4},\ c_{F}=\frac{e^{-\lambda}+\sigma_d^2}{\sigma_d^2}",
+    "Given x_t, each common target (x_0, ε, v, score, rectified-flow velocity, EDM's F with σ_data) is an affine "
+    "function A x_t + B ε of the noise, so its squared error is B² times the ε-error; the factor c = B² is derived "
+    "for any schedule. " + _OBJECTIVE_CONVENTION + ".",
+    ASSUME_SCHEDULE + "; σ_data > 0 for EDM",
+    ("s2n_theory.objectives.target", "s2n_theory.objectives.conversion_factor"),
+    "Kingma & Gao 2023 (Understanding diffusion objectives), Appendix; Karras et al. 2022 (EDM), Table 1",
+    lambda s: {f"c[{p}]": objectives.conversion_factor(p, s) for p in ("x0", "v", "score", "flow")},
+)
+_claim(
+    "W2", "objectives", "The ELBO weighting and its schedule invariance",
+    r"w\equiv1:\quad L=\tfrac12\int_{\lambda_{\min}}^{\lambda_{\max}}\mathbb E\|\hat\varepsilon-\varepsilon\|^2"
+    r"\,\mathrm d\lambda,\ \text{the same for every schedule with the same }\lambda\text{ ends}",
+    "The textbook ELBO weights of each target (−λ' for ε, −λ' e^λ for x_0, g² for the score, …) all give w ≡ 1, "
+    "and with w ≡ 1 the loss is a change of variables away from an integral over λ, so it depends on the schedule "
+    "only through λ at the two ends.",
+    ASSUME_SCHEDULE,
+    ("s2n_theory.objectives.elbo_weight", "s2n_theory.objectives.loss_integrand_t"),
+    "Kingma et al. 2021 (VDM), Section 5; Kingma & Gao 2023",
+    lambda s: {f"ELBO weight m(t) [{p}]": objectives.elbo_weight(p, s) for p in ("eps", "x0", "score")},
+)
+_claim(
+    "W3", "objectives", "Recipes with the same w(λ) and λ-density are one objective",
+    r"\big(w_1,\,p_{\lambda,1}\big)=\big(w_2,\,p_{\lambda,2}\big)\ \Rightarrow\ L_1=L_2",
+    "Two recipes (schedule, target, time density, weight) that imply the same weighting w(λ) and the same density "
+    "of λ have the same loss, for every model: e.g. ε-prediction equals SNR-weighted x_0-prediction, EDM's F-loss "
+    "equals its D-loss, and v-prediction on a cosine schedule is a particular weighting of x_0.",
+    ASSUME_SCHEDULE,
+    ("s2n_theory.objectives.implied_weighting", "s2n_theory.recipes.equivalent_recipe"),
+    "Kingma & Gao 2023; Salimans & Ho 2022 (v-prediction); Lipman et al. 2023 (flow matching)",
 )
 
 # ---------------------------------------------------------------------------- sampling (M, GPU)

@@ -23,12 +23,13 @@ from . import (  # noqa: F401 - importing a module registers its checks
     inference_checks,  # P1-P3
     information_checks,  # I1-I5
     montecarlo_checks,  # M1-M4
+    objective_checks,  # W1-W3
     snspace_checks,  # S1-S3
 )
 from .registry import LEVELS, REGISTRY, Check, CheckResult, run_check
 
 CHECK_MODULES = (forward_checks, inference_checks, backward_checks, cv_checks, snspace_checks, information_checks,
-                 export_checks, montecarlo_checks, gpu_check)
+                 objective_checks, export_checks, montecarlo_checks, gpu_check)
 """The check modules in report order."""
 
 
