@@ -23,6 +23,19 @@ def test_verify_user_schedule_writes_json(tmp_path):
     assert "4 pass, 0 fail, 0 error, 0 skip" in proc.stdout
 
 
+def test_verify_and_show_read_spec_files_like_export(tmp_path):
+    spec = tmp_path / "mine.toml"
+    spec.write_text('name = "mine"\nalpha = "1/sqrt(1+t**2)"\nlambda = "5-12*t"\ndomain = [0.0, 1.0]\n')
+    proc = s2n("verify", "--only", "F2", "-s", str(spec))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "F2     mine" in proc.stdout and "1 pass" in proc.stdout
+    shown = s2n("show", str(spec))
+    assert shown.returncode == 0 and "alpha     = 1/sqrt(t**2 + 1)" in shown.stdout
+    missing = s2n("verify", "-s", str(tmp_path / "absent.toml"))
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"error: spec file {str(tmp_path / 'absent.toml')!r} not found"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
