@@ -79,7 +79,8 @@ def test_denoiser_output_of_the_wrong_kind_is_refused(denoiser, match):
 
 
 def test_float32_stays_float32_with_a_float64_denoiser():
-    """The exact oracle computes in float64; a float32 run must stay float32 and agree with float64 to float32 precision."""
+    """The exact oracle computes in float64; a float32 run stays float32 and agrees with float64 to float32
+    precision."""
     mixture = NAMED_MIXTURES["2d"]()
     oracle = mixture.denoiser(SCHEDULE)
     x64 = _x(torch.float64, n=64)
