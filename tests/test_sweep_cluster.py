@@ -192,3 +192,27 @@ def test_separate_scheduler_and_worker_processes_match_serial(cluster, model_dir
         assert proc.returncode == 0, proc.stdout + proc.stderr
         results[name] = {r["run_id"]: r["sw"] for r in sweep.read_rows(out)}
     assert len(results["serial"]) == 2 and results["dask"] == results["serial"]
+
+
+def test_two_sweeps_on_the_same_folder_never_double_rows(model_dir, tmp_path):
+    """Started together on one --out: the second is refused while the first writes (one line, exit 2);
+    run again afterwards it resumes. Either way every run has exactly one row."""
+    out = tmp_path / "shared"
+    args = _sweep_args(model_dir, out, "--executor", "serial")
+    first = _start(args, model_dir, tmp_path / "first.log")
+    try:
+        deadline = time.monotonic() + 120
+        while not _lines(out) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run(args, env=_env(model_dir), capture_output=True, text=True, timeout=300)
+        assert first.poll() is None, "the first sweep ended before the second started: nothing was tested"
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert second.stderr.strip().splitlines() == [second.stderr.strip()]
+        assert "being written by another sweep" in second.stderr
+        assert first.wait(300) == 0
+    finally:
+        _stop(first)
+    again = subprocess.run(args, env=_env(model_dir), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    ids = [json.loads(line)["run_id"] for line in _lines(out)]
+    assert len(ids) == len(set(ids)) == RUNS and set(ids) == _expected_ids(model_dir, out)
