@@ -60,7 +60,7 @@ def read_rows(out: Path | str) -> list[dict[str, Any]]:
         if not isinstance(row, dict) or "run_id" not in row:
             continue
         kept = found.get(row["run_id"])
-        if kept is None or ("error" in kept and "error" not in row) or ("error" in kept and "error" in row):
+        if kept is None or "error" in kept:  # a success is final; an error row gives way to any later row
             found[row["run_id"]] = row
     return list(found.values())
 
