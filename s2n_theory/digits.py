@@ -118,6 +118,24 @@ class TrainConfig:
     hidden: int = 256
     layers: int = 3
 
+    def __post_init__(self) -> None:
+        # Validated once, at construction: `s2n train` options and API callers get the same one-line errors.
+        counts = {"steps": 1, "batch": 1, "hidden": 1, "layers": 1, "seed": 0}
+        for name, low in counts.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DigitsError(f"{name} must be a whole number >= {low}, got {value!r}")
+        for name in ("lr", "ema", "p_mean", "p_std"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise DigitsError(f"{name} must be a finite number, got {value!r}")
+        if self.lr <= 0:
+            raise DigitsError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.ema < 1:
+            raise DigitsError(f"ema must be in [0, 1), got {self.ema}")
+        if self.p_std <= 0:
+            raise DigitsError(f"p_std must be > 0, got {self.p_std}")
+
 
 def edm_loss(model: EDMDenoiser, x0: torch.Tensor, generator: torch.Generator, p_mean: float,
              p_std: float) -> torch.Tensor:

@@ -1,14 +1,27 @@
 """Run a SymPy computation under a wall-clock time limit.
 
 SymPy's solvers and simplifiers can run for minutes (or forever) on innocent-looking
-input; Python cannot interrupt a thread, so the work runs in a forked child that is
-killed when the time limit is reached. The result must be picklable.
+input, so every open-ended symbolic step runs under a limit. Two ways, chosen per call:
+
+* in the main thread of an ordinary process, a forked child that is killed at the limit
+  (the strongest limit: it also stops C code and frees the memory); the result must be
+  picklable;
+* anywhere a child is not allowed or not safe — a daemonic process (Dask worker processes,
+  ``multiprocessing.Pool`` workers), a thread other than the main one (Dask runs its tasks in
+  threads), a platform without ``fork`` — a helper thread that is stopped at the limit by an
+  exception raised inside it (SymPy is pure Python, so it stops at its next bytecode). No
+  child process is started there.
+
+Both give the same contract: the last value the generator yielded in time.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import pickle
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +29,21 @@ from typing import Any
 
 class TimeLimitExceeded(Exception):
     """The computation did not finish within its time limit."""
+
+
+class _Abandoned(BaseException):
+    """Raised inside a helper thread past its limit (BaseException: SymPy's ``except Exception`` cannot eat it)."""
+
+
+def child_process_allowed() -> bool:
+    """True where forking a child is allowed and safe: the main thread of a non-daemonic process with ``fork``.
+
+    Daemonic processes may not have children (``multiprocessing`` asserts it), and forking from a
+    worker thread copies locks other threads hold.
+    """
+    return (threading.current_thread() is threading.main_thread()
+            and not multiprocessing.current_process().daemon
+            and "fork" in multiprocessing.get_all_start_methods())
 
 
 def _worker(func: Callable[..., Iterator[Any]], args: tuple, conn: Any) -> None:
@@ -32,11 +60,31 @@ def _worker(func: Callable[..., Iterator[Any]], args: tuple, conn: Any) -> None:
 
 
 def latest_within(func: Callable[..., Iterator[Any]], args: tuple, seconds: float) -> Any:
-    """Run generator ``func(*args)`` in a child; return the last value it yielded in time.
+    """Run generator ``func(*args)`` under a limit; return the last value it yielded in time.
 
     Raises :class:`TimeLimitExceeded` if nothing was yielded in ``seconds``, and
-    ``RuntimeError`` if the child failed before yielding.
+    ``RuntimeError`` if the computation failed before yielding. Safe in daemonic processes,
+    worker threads and pools (see the module docstring).
     """
+    if child_process_allowed():
+        latest = _latest_in_child(func, args, seconds)
+    else:
+        latest = _latest_in_thread(func, args, seconds)
+    if latest is None:
+        raise TimeLimitExceeded(f"no result within {seconds:g} s")
+    if latest[0] == "error":
+        raise RuntimeError(latest[1])
+    return latest[1]
+
+
+def _keep(latest: tuple[str, Any] | None, message: tuple[str, Any]) -> tuple[tuple[str, Any] | None, bool]:
+    """The message to keep and whether to stop reading: an error ends the run but never replaces a value."""
+    if message[0] == "error":
+        return (message if latest is None else latest), True
+    return message, False
+
+
+def _latest_in_child(func: Callable[..., Iterator[Any]], args: tuple, seconds: float) -> tuple[str, Any] | None:
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker, args=(func, args, child), daemon=True)
@@ -50,16 +98,45 @@ def latest_within(func: Callable[..., Iterator[Any]], args: tuple, seconds: floa
                 message = pickle.loads(parent.recv())
             except (EOFError, OSError):
                 break
-            if message[0] == "error" and latest is None:
-                latest = message
+            latest, stop = _keep(latest, message)
+            if stop:
                 break
-            latest = message
     finally:
         proc.kill()
         proc.join()
         parent.close()
-    if latest is None:
-        raise TimeLimitExceeded(f"no result within {seconds:g} s")
-    if latest[0] == "error":
-        raise RuntimeError(latest[1])
-    return latest[1]
+    return latest
+
+
+def _latest_in_thread(func: Callable[..., Iterator[Any]], args: tuple, seconds: float) -> tuple[str, Any] | None:
+    messages: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+
+    def body() -> None:
+        try:
+            for value in func(*args):
+                messages.put(("value", value))
+        except _Abandoned:
+            return
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            messages.put(("error", f"{type(exc).__name__}: {exc}"))
+        messages.put(("done", None))
+
+    helper = threading.Thread(target=body, name="s2n-time-limit", daemon=True)
+    helper.start()
+    deadline = time.monotonic() + seconds
+    latest: tuple[str, Any] | None = None
+    finished = False
+    while not finished:
+        try:
+            message = messages.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if message[0] == "done":
+            finished = True
+        else:
+            latest, finished = _keep(latest, message)
+    if not finished and helper.is_alive():
+        # Stop the abandoned computation so it does not keep a core busy: the exception lands at
+        # its next bytecode (a long C call finishes first; the caller does not wait for it).
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(helper.ident), ctypes.py_object(_Abandoned))
+    return latest

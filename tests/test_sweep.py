@@ -1,5 +1,5 @@
 """`s2n sweep`: grid expansion, NFE accounting, metrics with bootstrap intervals, resume, executors
-(serial, local processes, a Dask LocalCluster), user module targets, figures and the CLI."""
+(serial, local processes, a Dask LocalCluster with worker processes), user module targets, figures and the CLI."""
 
 import json
 import subprocess
@@ -166,7 +166,8 @@ def test_local_processes_and_dask_cluster_match_serial(tmp_path):
     cfg_local = tiny(tmp_path, rho=[1.0], gamma=[0.0], delta=[0.0, 0.3], bootstrap=0, out=str(tmp_path / "local"))
     local = {r["run_id"]: r["sw"] for r in sweep.run_sweep(cfg_local, executor="local", workers=2, figures=False)}
     assert local == serial
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    # Real worker processes (daemonic, tasks in threads): the library must not fork there (issue 13 §1).
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
         cfg_dask = tiny(tmp_path, rho=[1.0], gamma=[0.0], delta=[0.0, 0.3], bootstrap=0, out=str(tmp_path / "dask"))
         rows = sweep.run_sweep(cfg_dask, executor="dask", scheduler_address=cluster.scheduler_address, figures=False)

@@ -16,6 +16,7 @@ from .app import app, split_values, user_errors_exit_2
 
 
 def _floats(values: list[str] | None) -> list[float] | None:
+    # Counts (NFE, seeds) stay numbers here too: the sweep config refuses 5.5 rather than truncating it.
     parts = split_values(values)
     if parts is None:
         return None
@@ -23,11 +24,6 @@ def _floats(values: list[str] | None) -> list[float] | None:
         return [float(p) for p in parts]
     except ValueError as exc:
         raise S2NError(f"expected numbers, got {parts}") from exc
-
-
-def _ints(values: list[str] | None) -> list[int] | None:
-    floats = _floats(values)
-    return None if floats is None else [int(v) for v in floats]
 
 
 @app.command()
@@ -59,8 +55,8 @@ def sweep(
     """Run a grid of sampler settings (schedule, grid, NFE, method, rho, gamma, delta, seeds) on a target."""
     overrides = {"out": str(out) if out else None, "target": target, "checkpoint": checkpoint,
                  "schedules": split_values(schedule), "grids": split_values(grid), "exponents": _floats(exponent),
-                 "nfe": _ints(nfe), "methods": split_values(method), "rho": _floats(rho), "gamma": _floats(gamma),
-                 "delta": _floats(delta), "seeds": _ints(seed), "samples": samples, "metrics": split_values(metrics),
+                 "nfe": _floats(nfe), "methods": split_values(method), "rho": _floats(rho), "gamma": _floats(gamma),
+                 "delta": _floats(delta), "seeds": _floats(seed), "samples": samples, "metrics": split_values(metrics),
                  "bootstrap": bootstrap, "device": device}
     cfg = sw.load_config(config, {k: v for k, v in overrides.items() if v is not None})
     rows = sw.run_sweep(cfg, executor=executor, workers=workers, scheduler_address=scheduler_address,
@@ -85,8 +81,12 @@ def train(
     """Train the EDM-preconditioned digits denoiser on CPU and report its FDD against the Gaussian fit."""
     if what != "digits":
         raise S2NError(f"unknown training target {what!r} (choose digits)")
-    torch.set_num_threads(threads)
     cfg = digits.TrainConfig(steps=steps, batch=batch, lr=lr, hidden=hidden, layers=layers, seed=seed)
+    if threads < 1:
+        raise S2NError(f"--threads must be >= 1, got {threads}")
+    if out.exists() and not out.is_dir():
+        raise S2NError(f"--out {out} exists and is not a directory")
+    torch.set_num_threads(threads)
     digits.train(out, cfg, progress=progress)
     report = json.loads((out / "evaluation.json").read_text())
     typer.echo(json.dumps(report, indent=2))

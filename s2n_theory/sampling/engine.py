@@ -32,6 +32,7 @@ from ..errors import S2NError
 from ..schedule import Schedule
 from ..symbols import S, T
 from .noise import draw_normal
+from .validation import FiniteWatch, check_denoiser_output, check_sample_arguments
 
 METHODS = ("exact", "euler", "heun")
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -140,7 +141,9 @@ def sample(
     ``callback`` receives ``{"step", "t", "x", "x0_hat"}`` after each step. With
     ``denoise_final`` the result is x̂₀ at ``grid[-1]`` (one more NFE), as EDM's last step to σ = 0.
     """
+    check_sample_arguments(x, gamma, delta)  # validation: arguments
     _check(x, grid, method, rho, schedule)
+    watch = FiniteWatch()  # validation: denoiser output finite (flags read once, after the loop)
     table = step_table(schedule, grid, method, rho, gamma, delta)
     coefficients = table.tolist()  # Python floats: the cheapest scalars for torch arithmetic
     times = grid.detach().cpu().double().tolist()
@@ -159,11 +162,14 @@ def sample(
     last = len(times) - 2
     for k in steps:
         a, b, c, a_end, b_end = coefficients[k]
-        x0_hat = denoiser(x, time_tensor(times[k]))
+        x0_hat = check_denoiser_output(denoiser(x, time_tensor(times[k])), x, k, times[k])  # validation
+        watch.record(x0_hat, k, times[k])  # validation
         nfe += 1
         if method == "heun" and k < last:
             predictor = a * x + b * x0_hat
             x0_end = denoiser(predictor, time_tensor(times[k + 1]))
+            x0_end = check_denoiser_output(x0_end, x, k, times[k + 1])  # validation
+            watch.record(x0_end, k, times[k + 1])  # validation
             nfe += 1
             # Trapezoid: x_s = x − Δt (d_start + d_end)/2, with −Δt d_start = (A − 1) x + B x̂₀.
             x = x + 0.5 * ((a - 1.0) * x + b * x0_hat) + 0.5 * (a_end * predictor + b_end * x0_end)
@@ -174,6 +180,8 @@ def sample(
         if callback is not None:
             callback({"step": k, "t": times[k + 1], "x": x, "x0_hat": x0_hat})
     if denoise_final:
-        x = denoiser(x, time_tensor(times[-1]))
+        x = check_denoiser_output(denoiser(x, time_tensor(times[-1])), x, last + 1, times[-1])  # validation
+        watch.record(x, last + 1, times[-1])  # validation
         nfe += 1
+    watch.verify(x)  # validation: one host sync, after the loop
     return SampleResult(x, nfe)

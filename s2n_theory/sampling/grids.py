@@ -18,6 +18,7 @@ from ..errors import S2NError
 from ..interop import karras_grid
 from ..numeric_schedule import compile_schedule
 from ..schedule import Schedule
+from .validation import check_grid_arguments
 
 GRID_KINDS = ("uniform-t", "uniform-lambda", "karras")
 
@@ -36,9 +37,7 @@ def time_grid(
     """``n + 1`` times t_max = t_0 > … > t_n = t_min (see module docstring)."""
     if kind not in GRID_KINDS:
         raise S2NError(f"unknown grid kind {kind!r} (choose {', '.join(GRID_KINDS)})")
-    if int(n) < 1:
-        raise S2NError(f"a grid needs at least one step (got n = {n})")
-    n = int(n)
+    n = check_grid_arguments(n, exponent)  # validation: n a positive integer, exponent finite and > 0
     lo = schedule.t_min if t_min is None else float(t_min)
     hi = schedule.t_max if t_max is None else float(t_max)
     if not schedule.t_min <= lo < hi <= schedule.t_max:

@@ -14,9 +14,15 @@ methods × ρ × γ × δ × seeds, run on one *target*:
 
 Every run gives one row: the settings, the NFE actually used, wall time, and each metric with a
 percentile bootstrap interval (:func:`s2n_theory.metrics.bootstrap_ci`). Rows are appended to
-``results.jsonl`` as runs finish; ``results.csv`` / ``results.json`` (with the full configuration
-and package versions) and the figures are rewritten from it, and an interrupted sweep skips the
-runs already there. ``paired_comparisons`` gives, for each (method, ρ, NFE) group, the best
+``results.jsonl`` as runs finish (synced; the folder is locked while a sweep writes it, so a second
+sweep on it is refused); ``results.csv`` / ``results.json`` (with the full configuration and package
+versions) and the figures are rewritten from it (atomically), and an interrupted sweep — even one
+killed with SIGKILL, on any executor — skips the runs already there, with one row per run. The whole
+configuration is validated once, before anything runs (:meth:`SweepConfig.validate`); a run the
+toolkit refuses (the denoiser returned NaN or inf at some step, a metric is not finite) is an *error
+row*, reported as a failure and redone on the next run, never a row of NaN metrics. Library calls are
+safe inside Dask's daemonic worker processes and threads (see :mod:`s2n_theory.time_limit`).
+``paired_comparisons`` gives, for each (method, ρ, NFE) group, the best
 (γ, δ) against γ = δ = 0 with a *paired* bootstrap interval on the difference.
 
 Redundant settings are dropped during expansion: δ only matters when the step has noise (ρ > 0),

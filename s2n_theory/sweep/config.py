@@ -7,6 +7,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 from ..errors import S2NError
 from ..named_mixtures import NAMED_MIXTURES
 from ..sampling import GRID_KINDS, METHODS
+from ..schedule_spec import get_schedule
 
 METRICS = ("sw", "mmd", "fd", "fdd")
 
@@ -51,11 +54,38 @@ class SweepConfig:
     figure_metric: str | None = None
 
     def validate(self) -> SweepConfig:
+        """Check every setting once, before anything runs (types, ranges, finiteness, names, paths);
+        list settings are normalised to lists of their type. Raises :class:`SweepError`."""
+        for name, kind in _SCALARS.items():
+            setattr(self, name, _typed(name, getattr(self, name), kind))
+        for name, kind in _LISTS.items():
+            values = getattr(self, name)
+            values = values if isinstance(values, list | tuple) else [values]
+            if not values:
+                raise SweepError(f"{name} must list at least one value")
+            setattr(self, name, [_typed(f"{name}[{i}]", v, kind) for i, v in enumerate(values)])
         for name, allowed, values in (("methods", METHODS, self.methods), ("grids", GRID_KINDS, self.grids),
                                       ("metrics", METRICS, self.metrics)):
             bad = [v for v in values if v not in allowed]
             if bad:
                 raise SweepError(f"unknown {name} {bad} (choose from {', '.join(allowed)})")
+        for name, values, low, strict in (("nfe", self.nfe, 1, False), ("exponents", self.exponents, 0, True),
+                                          ("rho", self.rho, 0, False), ("seeds", self.seeds, 0, False)):
+            bad = [v for v in values if (v <= low if strict else v < low)]
+            if bad:
+                raise SweepError(f"every value of {name} must be {'>' if strict else '>='} {low}, got {bad}")
+        if self.samples < 2:
+            raise SweepError(f"samples must be >= 2, got {self.samples}")
+        if self.bootstrap < 0:
+            raise SweepError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        if self.sigma_data <= 0:
+            raise SweepError(f"sigma_data must be > 0, got {self.sigma_data}")
+        if self.dtype not in ("float32", "float64"):
+            raise SweepError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", self.device):
+            raise SweepError(f"device must be cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.figure_metric is not None and self.figure_metric not in self.metrics:
+            raise SweepError(f"figure_metric {self.figure_metric!r} is not one of the metrics {self.metrics}")
         if "fdd" in self.metrics and self.target != "digits":
             raise SweepError("metric fdd (Fréchet digits distance) needs target = digits")
         if self.target == "digits" and not self.checkpoint:
@@ -65,11 +95,49 @@ class SweepConfig:
                              f"(choose {', '.join(NAMED_MIXTURES)})")
         if not (self.target.startswith("mixture:") or self.target == "digits" or ":" in self.target):
             raise SweepError(f"target must be mixture:NAME, digits or module:callable, got {self.target!r}")
-        if self.samples < 2 or any(n < 1 for n in self.nfe):
-            raise SweepError("samples must be >= 2 and every NFE >= 1")
-        if self.dtype not in ("float32", "float64"):
-            raise SweepError("dtype must be float32 or float64")
+        for name in ("checkpoint", "reference"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).exists():
+                raise SweepError(f"{name} {path} does not exist")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise SweepError(f"out {self.out} exists and is not a directory")
+        for name in self.schedules:  # every schedule is built once here, on the client (a bad one stops nothing later)
+            try:
+                get_schedule(name)
+            except S2NError as exc:
+                raise SweepError(f"schedule {name!r}: {exc}") from None
         return self
+
+
+_SCALARS = {"target": str, "out": str, "checkpoint": str | None, "edm": bool, "reference": str | None,
+            "sigma_data": float, "samples": int, "bootstrap": int, "denoise_final": bool, "device": str,
+            "dtype": str, "save_samples": bool, "figure_metric": str | None}
+_LISTS = {"schedules": str, "grids": str, "exponents": float, "nfe": int, "methods": str, "rho": float,
+          "gamma": float, "delta": float, "seeds": int, "metrics": str}
+
+
+def _typed(name: str, value: Any, kind: Any) -> Any:
+    """``value`` as ``kind`` (str, bool, int, float, or ``str | None``), refusing what is not exactly that:
+    bools for numbers, fractional or huge counts, NaN and inf, empty strings."""
+    if kind == (str | None):
+        return None if value is None else _typed(name, value, str)
+    if kind is str:
+        if not isinstance(value, str) or not value.strip():
+            raise SweepError(f"{name} must be a non-empty string, got {value!r}")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise SweepError(f"{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SweepError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SweepError(f"{name} must be finite, got {value}")
+    if kind is int:
+        if not float(value).is_integer() or abs(value) > 2**53:
+            raise SweepError(f"{name} must be a whole number, got {value}")
+        return int(value)
+    return float(value)
 
 
 def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None) -> SweepConfig:
@@ -77,18 +145,18 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            data = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SweepError(f"cannot read sweep config {path}: {exc}") from exc
-        values.update(data.get("sweep", data))
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+            raise SweepError(f"cannot read sweep config {path}: {str(exc)[:200]}") from None
+        table = data.get("sweep", data)
+        if not isinstance(table, dict):
+            raise SweepError(f"sweep config {path}: [sweep] must be a table, got {type(table).__name__}")
+        values.update(table)
     values.update(overrides or {})
     names = {f.name for f in dataclasses.fields(SweepConfig)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise SweepError(f"unknown sweep config keys {unknown} (known: {', '.join(sorted(names))})")
-    for key in ("schedules", "grids", "exponents", "nfe", "methods", "rho", "gamma", "delta", "seeds", "metrics"):
-        if key in values and not isinstance(values[key], list):
-            values[key] = [values[key]]
     return SweepConfig(**values).validate()
 
 
@@ -112,9 +180,9 @@ def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
         if rho == 0.0 and delta != 0.0:
             continue  # no noise is injected, δ has no effect
         if grid != "karras":
-            exponent = 0.0
+            exponent = None  # the exponent shapes only the karras grid: recorded as not used
         steps, used = steps_for_nfe(method, int(nfe), cfg.denoise_final)
-        run = {"target": cfg.target, "schedule": schedule, "grid": grid, "exponent": float(exponent),
+        run = {"target": cfg.target, "schedule": schedule, "grid": grid, "exponent": exponent,
                "nfe_target": int(nfe), "steps": steps, "nfe": used, "method": method, "rho": float(rho),
                "gamma": float(gamma), "delta": float(delta), "seed": int(seed), "samples": cfg.samples}
         common = {k: getattr(cfg, k) for k in ("checkpoint", "edm", "reference", "sigma_data", "metrics",

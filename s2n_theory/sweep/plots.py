@@ -25,8 +25,8 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
         subset = sorted(subset, key=lambda r: r[xkey])
         xs = [r[xkey] for r in subset]
         ys = np.array([r[metric] for r in subset])
-        lo = np.array([r.get(f"{metric}_lo", np.nan) for r in subset])
-        hi = np.array([r.get(f"{metric}_hi", np.nan) for r in subset])
+        lo = np.array([np.nan if r.get(f"{metric}_lo") is None else r[f"{metric}_lo"] for r in subset], dtype=float)
+        hi = np.array([np.nan if r.get(f"{metric}_hi") is None else r[f"{metric}_hi"] for r in subset], dtype=float)
         yerr = np.vstack([np.clip(ys - lo, 0, None), np.clip(hi - ys, 0, None)])
         ax.errorbar(xs, ys, yerr=None if np.isnan(yerr).any() else yerr, marker="o", capsize=3, label=label)
 

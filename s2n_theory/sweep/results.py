@@ -4,14 +4,19 @@ package versions, paired comparisons against γ = δ = 0 and Markdown tables."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import fcntl
+import io
 import json
 import math
 import multiprocessing
 import os
 import platform
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib import metadata
 from pathlib import Path
@@ -41,77 +46,151 @@ def versions() -> dict[str, str]:
 
 
 def read_rows(out: Path | str) -> list[dict[str, Any]]:
+    """The rows of ``out/results.jsonl``, one per run: its first successful row, else its latest error row
+    (a line cut by an interruption is skipped: that run is simply redone)."""
     path = Path(out) / "results.jsonl"
     if not path.exists():
         return []
-    rows = []
+    found: dict[str, dict[str, Any]] = {}
     for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass  # a line cut by an interruption: that run is simply redone
-    return rows
+        try:
+            row = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or "run_id" not in row:
+            continue
+        kept = found.get(row["run_id"])
+        if kept is None or "error" in kept:  # a success is final; an error row gives way to any later row
+            found[row["run_id"]] = row
+    return list(found.values())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader (or a kill at any moment) sees the old file or the new one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with open(partial, "w", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, path)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out/.sweep.lock`` while a sweep writes ``out``: a second sweep on the same folder is refused
+    (its rows would be appended twice). The lock is the kernel's (flock): a killed sweep releases it."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fh = open(out / ".sweep.lock", "a+")
+    except OSError as exc:
+        raise SweepError(f"cannot write the sweep folder {out}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise SweepError(f"{out} is being written by another sweep (pid {holder}); wait for it to finish "
+                             f"or choose another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the lock
 
 
 def _write_tables(out: Path, rows: list[dict[str, Any]], cfg: SweepConfig) -> None:
-    columns = list(ROW_KEYS) + ["finite"]
+    columns = list(ROW_KEYS) + ["finite", "error"]
     for name in cfg.metrics:
         columns += [name, f"{name}_lo", f"{name}_hi"]
     info = versions()
-    with open(out / "results.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns + ["versions"])
-        for row in sorted(rows, key=_sort_key):
-            writer.writerow([row.get(c, "") for c in columns] + [json.dumps(info, sort_keys=True)])
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(columns + ["versions"])
+    for row in sorted(rows, key=_sort_key):
+        writer.writerow(["" if row.get(c) is None else row[c] for c in columns] + [json.dumps(info, sort_keys=True)])
+    _atomic_write(out / "results.csv", table.getvalue())
     payload = {"config": dataclasses.asdict(cfg), "versions": info, "rows": sorted(rows, key=_sort_key)}
-    (out / "results.json").write_text(json.dumps(payload, indent=1))
+    _atomic_write(out / "results.json", json.dumps(payload, indent=1))
 
 
 def _sort_key(row: dict[str, Any]) -> tuple:
-    return tuple(row.get(k, 0) for k in ("schedule", "grid", "exponent", "method", "nfe", "rho", "gamma", "delta",
-                                         "seed"))
+    # (present, value): a setting recorded as None (an exponent a grid does not use) sorts first
+    return tuple((False, 0) if row.get(k) is None else (True, row[k])
+                 for k in ("schedule", "grid", "exponent", "method", "nfe", "rho", "gamma", "delta", "seed"))
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
+    """Local worker processes: one torch thread each, and exit as soon as the sweep that started them dies
+    (a SIGKILLed parent cannot shut its pool down; its workers would otherwise run on, orphaned)."""
     torch.set_num_threads(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="s2n-parent-watch", daemon=True).start()
 
 
 def run_sweep(cfg: SweepConfig, executor: str = "local", workers: int | None = None,
               scheduler_address: str | None = None, progress: bool = False, figures: bool = True
               ) -> list[dict[str, Any]]:
-    """Run every run of ``cfg`` not yet in ``cfg.out``; returns all rows (old and new)."""
+    """Run every run of ``cfg`` not yet in ``cfg.out``; returns all rows (old and new).
+
+    ``cfg.out`` is locked while the sweep writes it; each finished row is appended (and synced) to
+    ``results.jsonl`` as it arrives, so a sweep killed at any moment resumes without losing or repeating a
+    row. Raises :class:`SweepError` after writing the tables if some runs gave error rows.
+    """
     if executor not in EXECUTORS:
         raise SweepError(f"unknown executor {executor!r} (choose {', '.join(EXECUTORS)})")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SweepError(f"workers must be a whole number >= 1, got {workers!r}")
+    if scheduler_address is not None and executor != "dask":
+        raise SweepError("--scheduler-address needs --executor dask")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    with _locked(out):
+        return _run_locked(cfg, out, executor, workers, scheduler_address, progress, figures)
+
+
+def _run_locked(cfg: SweepConfig, out: Path, executor: str, workers: int | None, scheduler_address: str | None,
+                progress: bool, figures: bool) -> list[dict[str, Any]]:
+    _atomic_write(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
     runs = expand(cfg)
-    previous = read_rows(out)
-    if previous:  # rewrite cleanly: drops a line cut by an interruption, so appends start on a new line
-        (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in previous))
+    # Rewrite cleanly (atomically): one row per run, cut lines and error rows dropped (those runs are redone),
+    # so appends start on a new line.
+    previous = [r for r in read_rows(out) if "error" not in r]
+    _atomic_write(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in previous))
     done = {row["run_id"] for row in previous}
     todo = [r for r in runs if r["run_id"] not in done]
     save = str(out) if cfg.save_samples else None
     bar = None
     if progress:
         bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc="sweep", unit="run")
-
-    def finished(row: dict[str, Any]) -> None:
-        with open(out / "results.jsonl", "a") as fh:
+    with open(out / "results.jsonl", "a") as fh:
+        for row in _execute(todo, save, executor, workers, scheduler_address):
+            if row["run_id"] in done:
+                continue  # a run delivered twice (a retried task) is written once
+            done.add(row["run_id"])
             fh.write(json.dumps(row) + "\n")
-        if bar is not None:
-            bar.update(1)
-
-    for row in _execute(todo, save, executor, workers, scheduler_address):
-        finished(row)
+            fh.flush()
+            os.fsync(fh.fileno())
+            if bar is not None:
+                bar.update(1)
     if bar is not None:
         bar.close()
     wanted = {r["run_id"] for r in runs}
     rows = [r for r in read_rows(out) if r["run_id"] in wanted]
     _write_tables(out, rows, cfg)
-    if figures and rows and any(m in rows[0] for m in cfg.metrics):
-        make_figures(rows, out / "figures", cfg.figure_metric or cfg.metrics[0])
+    good = [r for r in rows if "error" not in r]
+    if figures and good and any(m in good[0] for m in cfg.metrics):
+        make_figures(good, out / "figures", cfg.figure_metric or cfg.metrics[0])
+    failed = [r for r in rows if "error" in r]
+    if failed:
+        raise SweepError(f"{len(failed)} of {len(rows)} runs failed (rows with an error in {out}/results.csv; "
+                         f"they are redone on the next run); first: run {failed[0]['run_id']}: {failed[0]['error']}")
     return rows
 
 
@@ -125,11 +204,14 @@ def _execute(todo: list[dict[str, Any]], out: str | None, executor: str, workers
         return
     if executor == "local":
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context,
-                                 initializer=_init_worker) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context,
+                                   initializer=_init_worker, initargs=(os.getpid(),))
+        try:
             futures = [pool.submit(run_one, run, out) for run in todo]
             for future in as_completed(futures):
                 yield future.result()
+        finally:  # on an error or Ctrl-C, runs not started are cancelled rather than all run first
+            pool.shutdown(wait=True, cancel_futures=True)
         return
     try:  # lazy: dask is an optional, heavy dependency
         from distributed import Client, LocalCluster
@@ -137,12 +219,17 @@ def _execute(todo: list[dict[str, Any]], out: str | None, executor: str, workers
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise SweepError("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from exc
     cluster = None
-    if scheduler_address:
-        client = Client(scheduler_address)
-    else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
+    try:
+        if scheduler_address:
+            client = Client(scheduler_address, timeout=30)
+        else:
+            cluster = LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+    except OSError as exc:
+        if cluster is not None:
+            cluster.close()
+        raise SweepError(f"cannot reach the dask scheduler {scheduler_address}: {exc}") from None
     try:
         futures = [client.submit(run_one, run, out, pure=False) for run in todo]
         for future in dask_completed(futures):
@@ -197,9 +284,17 @@ def markdown_rows(out: Path | str, metrics: list[str], keys: tuple[str, ...] = (
     lines = [head, "|" + "---|" * (len(keys) + len(metrics))]
     for r in rows:
         cells = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for k in keys]
-        cells += [f"{r[m]:.4g} [{r[m + '_lo']:.4g}, {r[m + '_hi']:.4g}]" if m in r else "-" for m in metrics]
+        cells += [_cell(r, m) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(row: dict[str, Any], metric: str) -> str:
+    if row.get(metric) is None:
+        return "-"
+    if row.get(f"{metric}_lo") is None:
+        return f"{row[metric]:.4g}"
+    return f"{row[metric]:.4g} [{row[metric + '_lo']:.4g}, {row[metric + '_hi']:.4g}]"
 
 
 def markdown_comparisons(out: Path | str, metric: str, n_boot: int = 500) -> str:
