@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 import torch
+from scipy import special
+from sympy.printing.pytorch import TorchPrinter
 
 NUMERIC_BACKENDS = ("numpy", "torch", "jax")
 """Array libraries the package computes in (jax only for exported schedule code)."""
@@ -67,6 +69,29 @@ def fold_constants(expr: sp.Expr, digits: int = FOLD_DIGITS) -> sp.Expr:
     return expr.func(*[fold_constants(a, digits) for a in expr.args], evaluate=False)
 
 
+class _TorchPrinter(TorchPrinter):
+    """SymPy's torch printer refuses erf and erfc (both on the expression allow-list): print them as
+    torch.special's, which take tensors (and differentiate)."""
+
+    def _print_erf(self, expr: sp.Expr) -> str:
+        return f"torch.special.erf({self._print(expr.args[0])})"
+
+    def _print_erfc(self, expr: sp.Expr) -> str:
+        return f"torch.special.erfc({self._print(expr.args[0])})"
+
+
+_NUMPY_MODULES = [{"erf": special.erf, "erfc": special.erfc}, "numpy"]
+"""numpy has no erf: without scipy's (arrays, complex too) lambdify falls back to math.erf on scalars."""
+
+
+def _lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str) -> Callable[..., Any]:
+    if backend == "numpy":
+        return sp.lambdify(list(args), expr, modules=_NUMPY_MODULES, cse=True)
+    printer = _TorchPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                             "user_functions": {}})
+    return sp.lambdify(list(args), expr, modules="torch", printer=printer, cse=True)
+
+
 def _float_array(value: Any) -> np.ndarray:
     """Arrays keep their floating dtype (float32 stays float32); Python numbers and ints become float64."""
     array = np.asarray(value)
@@ -85,7 +110,7 @@ def compile_expression(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = 
     if backend not in EXPRESSION_BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(EXPRESSION_BACKENDS)}")
     folded = fold_constants(sp.sympify(expr))
-    compiled = sp.lambdify(list(args), folded, modules=backend, cse=True)
+    compiled = _lambdify(args, folded, backend)
 
     if backend == "numpy":
 

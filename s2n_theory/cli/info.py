@@ -13,6 +13,7 @@ from ..errors import ExpressionError, SpecError
 from ..expressions import parse_number
 from ..information import dI_dsnr, dI_dsnr_from_mmse, information
 from .app import app, user_errors_exit_2
+from .output import check_output_file, write_atomic
 
 
 def parse_snr_list(text: str) -> np.ndarray:
@@ -39,6 +40,8 @@ def info(
     json_path: Path = typer.Option(None, "--json", help="Write {dist, rows: [{snr, I, mmse, dI_dsnr, residual}]}."),
 ) -> None:
     """I(snr) in nats, mmse(snr), dI/dsnr and the I1 residual dI/dsnr − ½ mmse for each snr."""
+    if json_path is not None:
+        check_output_file(json_path, "--json")
     distribution = parse_distribution(dist)
     values = parse_snr_list(snr)
     table = information(distribution, values)
@@ -56,4 +59,4 @@ def info(
                    f"{row['residual']:12.2e}")
     if json_path is not None:
         payload = {"dist": distribution.spec(), "rows": rows}
-        json_path.write_text(json.dumps(payload, indent=2))
+        write_atomic(json_path, json.dumps(payload, indent=2), "--json")
