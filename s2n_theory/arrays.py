@@ -46,7 +46,20 @@ def fold_constants(expr: sp.Expr, digits: int = FOLD_DIGITS) -> sp.Expr:
     number) stays complex, visible to the caller: numeric evaluation returns complex
     values and the code printer refuses it.
     """
-    expr = sp.sympify(expr)
+    return _fold(sp.sympify(expr), digits, {})
+
+
+def _fold(expr: sp.Expr, digits: int, memo: dict[sp.Expr, sp.Expr]) -> sp.Expr:
+    # Memoised: a SymPy tree shares subtrees (the derivative of 49 nested sines repeats each inner
+    # sine ~49 times), and a plain recursion would visit every path through the shared graph.
+    if expr in memo:
+        return memo[expr]
+    folded = _fold_node(expr, digits, memo)
+    memo[expr] = folded
+    return folded
+
+
+def _fold_node(expr: sp.Expr, digits: int, memo: dict[sp.Expr, sp.Expr]) -> sp.Expr:
     if not expr.free_symbols:
         if expr.is_Integer:
             return expr
@@ -58,15 +71,15 @@ def fold_constants(expr: sp.Expr, digits: int = FOLD_DIGITS) -> sp.Expr:
         const, rest = expr.as_independent(*expr.free_symbols)
         neutral = 1 if expr.is_Mul else 0
         if const != neutral:
-            return expr.func(fold_constants(const, digits), fold_constants(rest, digits), evaluate=False)
+            return expr.func(_fold(const, digits, memo), _fold(rest, digits, memo), evaluate=False)
     if expr.is_Pow:
         base, exponent = expr.args
         if not base.free_symbols:
-            return sp.exp(fold_constants(exponent * sp.log(base), digits))
+            return sp.exp(_fold(exponent * sp.log(base), digits, memo))
         if exponent.is_Integer or exponent in (sp.Rational(1, 2), sp.Rational(-1, 2)):
-            return sp.Pow(fold_constants(base, digits), exponent, evaluate=False)
-        return sp.Pow(fold_constants(base, digits), fold_constants(exponent, digits), evaluate=False)
-    return expr.func(*[fold_constants(a, digits) for a in expr.args], evaluate=False)
+            return sp.Pow(_fold(base, digits, memo), exponent, evaluate=False)
+        return sp.Pow(_fold(base, digits, memo), _fold(exponent, digits, memo), evaluate=False)
+    return expr.func(*[_fold(a, digits, memo) for a in expr.args], evaluate=False)
 
 
 class _TorchPrinter(TorchPrinter):
