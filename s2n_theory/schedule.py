@@ -41,7 +41,7 @@ INVERSE_SOLVE_SECONDS = 4.0
 def _validation_times(t_min: float, t_max: float) -> np.ndarray:
     width = t_max - t_min
     u = np.concatenate([np.linspace(0.0, 1.0, 513)[1:-1], [1e-6, 1e-4, 1 - 1e-4, 1 - 1e-6]])
-    return np.unique(np.concatenate([t_min + width * u, [t_min, t_max]]))
+    return np.unique(t_min + width * u)
 
 
 _SINGULAR = (sp.zoo, sp.oo, -sp.oo, sp.nan)
@@ -105,8 +105,8 @@ class Schedule:
                 raise ScheduleError(f"schedule {name!r}: {label} = {expr} holds an infinite or undefined constant "
                                     "(a parameter makes it singular)")
         if validate and not self.is_general:
-            self._validate_ends()
             self._validate()
+            self._validate_ends()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -223,6 +223,13 @@ class Schedule:
                     raise ScheduleError(
                         f"schedule {self.name!r}: {label} = 0 at {end} = {value:g}, so lambda is infinite there; "
                         "choose a domain that stops short of it")
+                with np.errstate(all="ignore"):
+                    number = complex(compile_expression([T], expr)(np.array([value], dtype=np.complex128))[0])
+                if not (np.isfinite(number) and abs(number.imag) <= 1e-12 * max(1.0, abs(number.real))) or (
+                        label != "lambda" and number.real <= 0):
+                    raise ScheduleError(
+                        f"schedule {self.name!r}: {label} at {end} = {value:g} is {number.real:g} in float64 "
+                        "(it must be finite, real, and > 0 for alpha and sigma); choose a smaller domain")
 
     def _validate(self) -> None:
         times = _validation_times(self.t_min, self.t_max)
