@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 import torch
+from scipy import special
+from sympy.printing.pytorch import TorchPrinter
 
 NUMERIC_BACKENDS = ("numpy", "torch", "jax")
 """Array libraries the package computes in (jax only for exported schedule code)."""
@@ -44,7 +46,20 @@ def fold_constants(expr: sp.Expr, digits: int = FOLD_DIGITS) -> sp.Expr:
     number) stays complex, visible to the caller: numeric evaluation returns complex
     values and the code printer refuses it.
     """
-    expr = sp.sympify(expr)
+    return _fold(sp.sympify(expr), digits, {})
+
+
+def _fold(expr: sp.Expr, digits: int, memo: dict[sp.Expr, sp.Expr]) -> sp.Expr:
+    # Memoised: a SymPy tree shares subtrees (the derivative of 49 nested sines repeats each inner
+    # sine ~49 times), and a plain recursion would visit every path through the shared graph.
+    if expr in memo:
+        return memo[expr]
+    folded = _fold_node(expr, digits, memo)
+    memo[expr] = folded
+    return folded
+
+
+def _fold_node(expr: sp.Expr, digits: int, memo: dict[sp.Expr, sp.Expr]) -> sp.Expr:
     if not expr.free_symbols:
         if expr.is_Integer:
             return expr
@@ -56,15 +71,38 @@ def fold_constants(expr: sp.Expr, digits: int = FOLD_DIGITS) -> sp.Expr:
         const, rest = expr.as_independent(*expr.free_symbols)
         neutral = 1 if expr.is_Mul else 0
         if const != neutral:
-            return expr.func(fold_constants(const, digits), fold_constants(rest, digits), evaluate=False)
+            return expr.func(_fold(const, digits, memo), _fold(rest, digits, memo), evaluate=False)
     if expr.is_Pow:
         base, exponent = expr.args
         if not base.free_symbols:
-            return sp.exp(fold_constants(exponent * sp.log(base), digits))
+            return sp.exp(_fold(exponent * sp.log(base), digits, memo))
         if exponent.is_Integer or exponent in (sp.Rational(1, 2), sp.Rational(-1, 2)):
-            return sp.Pow(fold_constants(base, digits), exponent, evaluate=False)
-        return sp.Pow(fold_constants(base, digits), fold_constants(exponent, digits), evaluate=False)
-    return expr.func(*[fold_constants(a, digits) for a in expr.args], evaluate=False)
+            return sp.Pow(_fold(base, digits, memo), exponent, evaluate=False)
+        return sp.Pow(_fold(base, digits, memo), _fold(exponent, digits, memo), evaluate=False)
+    return expr.func(*[_fold(a, digits, memo) for a in expr.args], evaluate=False)
+
+
+class _TorchPrinter(TorchPrinter):
+    """SymPy's torch printer refuses erf and erfc (both on the expression allow-list): print them as
+    torch.special's, which take tensors (and differentiate)."""
+
+    def _print_erf(self, expr: sp.Expr) -> str:
+        return f"torch.special.erf({self._print(expr.args[0])})"
+
+    def _print_erfc(self, expr: sp.Expr) -> str:
+        return f"torch.special.erfc({self._print(expr.args[0])})"
+
+
+_NUMPY_MODULES = [{"erf": special.erf, "erfc": special.erfc}, "numpy"]
+"""numpy has no erf: without scipy's (arrays, complex too) lambdify falls back to math.erf on scalars."""
+
+
+def _lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str) -> Callable[..., Any]:
+    if backend == "numpy":
+        return sp.lambdify(list(args), expr, modules=_NUMPY_MODULES, cse=True)
+    printer = _TorchPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                             "user_functions": {}})
+    return sp.lambdify(list(args), expr, modules="torch", printer=printer, cse=True)
 
 
 def _float_array(value: Any) -> np.ndarray:
@@ -85,7 +123,7 @@ def compile_expression(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = 
     if backend not in EXPRESSION_BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(EXPRESSION_BACKENDS)}")
     folded = fold_constants(sp.sympify(expr))
-    compiled = sp.lambdify(list(args), folded, modules=backend, cse=True)
+    compiled = _lambdify(args, folded, backend)
 
     if backend == "numpy":
 

@@ -2,7 +2,9 @@
 
 User text is parsed into a Python syntax tree with :func:`ast.parse` (which only
 parses) and the tree is walked against an allow-list: numbers, declared names
-(``t`` and parameters), ``+ - * / **`` (``^`` is read as a power), and a fixed
+(``t`` and parameters), ``+ - * / **`` (``^`` is a power: the token is read as
+``**`` before parsing, so it binds tighter than unary minus and groups to the
+right exactly like ``**``: ``-t^2`` is −(t²), ``2^3^2`` is 2⁹), and a fixed
 set of one-argument functions. Everything else raises :class:`ExpressionError`
 naming the construct and its column. SymPy objects are built node by node, so no
 user string ever reaches ``eval``, ``exec`` or ``sympify``.
@@ -14,7 +16,9 @@ call fast: a string such as ``9**9**9**9`` is rejected before SymPy evaluates it
 from __future__ import annotations
 
 import ast
+import io
 import math
+import tokenize
 from collections.abc import Callable, Mapping
 
 import sympy as sp
@@ -180,7 +184,7 @@ class _Builder:
         if isinstance(node, ast.BinOp):
             left, a = self.build(node.left, depth + 1)
             right, b = self.build(node.right, depth + 1)
-            if isinstance(node.op, (ast.Pow, ast.BitXor)):
+            if isinstance(node.op, ast.Pow):
                 return self._power(left, a, right, b, node)
             op = _BINARY.get(type(node.op))
             if op is None:
@@ -235,6 +239,31 @@ class _Builder:
         return FUNCTIONS[name](argument), (None if approx is None else FLOAT_FUNCTIONS[name](approx))
 
 
+def _caret_as_power(text: str) -> str:
+    """``text`` with every ``^`` operator token written ``**``.
+
+    Python gives ``^`` (XOR) a lower precedence than ``+``, so mapping the XOR node
+    afterwards would read ``-2*t^2`` as ``(-2*t)^2``; rewriting the token makes the
+    grammar itself treat it as a power. Tokenising (not a string replace) leaves
+    nothing else changed; text that does not tokenise is returned as is and
+    :func:`ast.parse` reports the error.
+    """
+    if "^" not in text:
+        return text
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text
+    offsets = [0]
+    for line in text.split("\n"):
+        offsets.append(offsets[-1] + len(line) + 1)
+    carets = [offsets[tok.start[0] - 1] + tok.start[1] for tok in tokens
+              if tok.type == tokenize.OP and tok.string == "^"]
+    for start in reversed(carets):
+        text = text[:start] + "**" + text[start + 1:]
+    return text
+
+
 def parse_expression(
     text: str,
     names: Mapping[str, sp.Expr] | None = None,
@@ -256,6 +285,7 @@ def parse_expression(
     stripped = text.strip()
     if not stripped:
         raise ExpressionError(f"{where + ': ' if where else ''}empty expression")
+    stripped = _caret_as_power(stripped)
     try:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:

@@ -123,16 +123,40 @@ QUAD_RTOL = 1e-12
 QUAD_CHUNK = 256
 
 
+QUAD_NODE_BUDGET = 2**21
+"""Rows × segments² per quadrature batch (a K-component mixture has 9K segments and K terms per node)."""
+
+MAX_QUADRATURE_Y = 1e11
+"""Largest |y| at which the quadrature may place a breakpoint: float64 resolves 1e-5 of the unit noise
+there. Beyond it (far-apart means, a very wide uniform at a large snr) breakpoints merge and the
+integrals would be silently wrong."""
+
+
+def _check_resolvable(dist: OneDimensional, snr: np.ndarray) -> None:
+    if snr.size == 0:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = np.max(np.abs(dist.edges(np.array([snr.min(), snr.max()]))))
+    if not reach <= MAX_QUADRATURE_Y:
+        raise SpecError(f"{dist.spec()}: at snr up to {snr.max():g} the channel output y reaches {reach:.3g}, "
+                        f"beyond {MAX_QUADRATURE_Y:g} where float64 cannot resolve the unit noise; rescale x0 "
+                        "(I(snr; c x0) = I(c^2 snr; x0), mmse scales by c^2) or lower the snr")
+
+
 def _quadrature_table(dist: OneDimensional, snr: np.ndarray) -> InfoTable:
     flat = snr.ravel()
     values = np.zeros((3, flat.size))
     errors = np.zeros((3, flat.size))
-    m = float(dist.mean()[0])
-    v = float(dist.covariance()[0, 0])
-    values[:, flat == 0] = np.array([[0.0], [v], [-(v**2)]])
+    m = np.float64(dist.mean()[0])
+    v = np.float64(dist.covariance()[0, 0])
+    with np.errstate(over="ignore"):  # v² beyond float64 is -inf, honestly, not an OverflowError
+        values[:, flat == 0] = np.array([[0.0], [v], [-(v * v)]])
     positive = np.flatnonzero(flat > 0)
-    for start in range(0, positive.size, QUAD_CHUNK):
-        idx = positive[start:start + QUAD_CHUNK]
+    _check_resolvable(dist, flat[positive])
+    segments = dist.edges(np.ones(1)).shape[1]
+    chunk = max(1, min(QUAD_CHUNK, QUAD_NODE_BUDGET // segments**2))  # the integrand costs ~ segments² a row
+    for start in range(0, positive.size, chunk):
+        idx = positive[start:start + chunk]
         s = flat[idx]
         col = s[:, None]
         ref_var = 1 + col * v

@@ -7,9 +7,17 @@ inverse λ → t. Everything derived from a schedule lives with its theory (f, g
 and the transition in :mod:`s2n_theory.forward`); numeric callables come from
 :func:`s2n_theory.numeric_schedule.compile_schedule`.
 
-Construction validates the schedule numerically on the open domain: values real
-and finite, α > 0, σ > 0, λ strictly decreasing, λ consistent with α and σ.
-A failure raises :class:`ScheduleError` naming the condition and a witness time.
+Construction validates the schedule: the domain lies in t ≥ 0 (the symbol t is
+declared positive, so SymPy's simplifications such as √(t²) = t are only valid
+there: a domain reaching t < 0 is refused rather than silently wrong); no
+expression holds an infinite or undefined constant (a parameter that makes a
+function singular); at each end of the domain, evaluated exactly, α and σ are
+nonzero and α, σ, λ finite and defined (a λ that is infinite at an end cannot be
+exported or checked; the error names the end and the value); on the domain, in
+floating point, values real and finite, α > 0, σ > 0, λ strictly decreasing, λ
+consistent with α and σ. A failure raises :class:`ScheduleError` naming the
+condition and the end or a witness time. The name must be printable text
+(no control characters: names reach terminals and generated code).
 """
 
 from __future__ import annotations
@@ -36,6 +44,23 @@ def _validation_times(t_min: float, t_max: float) -> np.ndarray:
     return np.unique(t_min + width * u)
 
 
+_SINGULAR = (sp.zoo, sp.oo, -sp.oo, sp.nan)
+
+
+def check_schedule_name(name: object) -> str:
+    """``name`` if it is printable text; a :class:`ScheduleError` otherwise.
+
+    Names reach terminals (escape codes), rich markup (escaped where printed) and
+    comments of generated code, so control characters are refused here, once.
+    """
+    if not isinstance(name, str) or not name:
+        raise ScheduleError("schedule name must be a non-empty string")
+    if not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        raise ScheduleError(f"schedule name {name!r} contains the control character {bad!r}")
+    return name
+
+
 class Schedule:
     """A noise schedule q(x_t | x_0) = N(α(t) x_0, σ(t)² I) on ``[t_min, t_max]``.
 
@@ -59,19 +84,29 @@ class Schedule:
         self.alpha = sp.sympify(alpha)
         self.sigma = sp.sympify(sigma)
         self.log_snr = sp.sympify(log_snr)
-        self.name = name
+        self.name = check_schedule_name(name)
         self.description = description
         self.parameters = dict(parameters or {})
         t_min, t_max = (float(domain[0]), float(domain[1]))
         if not (np.isfinite(t_min) and np.isfinite(t_max) and t_min < t_max):
             raise ScheduleError(f"schedule {name!r}: domain [{t_min}, {t_max}] must be finite with t_min < t_max")
+        if t_min < 0:
+            raise ScheduleError(
+                f"schedule {name!r}: domain [{t_min:g}, {t_max:g}] reaches t < 0, but t is declared positive "
+                "(SymPy simplifies with that assumption, e.g. sqrt(t**2) = t, which is wrong for t < 0); "
+                "shift time so that the domain lies in t >= 0")
         self.t_min, self.t_max = t_min, t_max
         extra = (self.alpha.free_symbols | self.sigma.free_symbols | self.log_snr.free_symbols) - {T}
         if extra:
             names = ", ".join(sorted(str(s) for s in extra))
             raise ScheduleError(f"schedule {name!r}: expressions depend on unknown symbols {names} (only t)")
+        for label, expr in self._labelled():
+            if expr.has(*_SINGULAR):
+                raise ScheduleError(f"schedule {name!r}: {label} = {expr} holds an infinite or undefined constant "
+                                    "(a parameter makes it singular)")
         if validate and not self.is_general:
             self._validate()
+            self._validate_ends()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -169,6 +204,32 @@ class Schedule:
             if np.all(np.isfinite(back)) and np.allclose(back, probe_t[ok], rtol=1e-9, atol=1e-12 * (self.t_max - self.t_min)):
                 return candidate
         return None
+
+    def _labelled(self) -> tuple[tuple[str, sp.Expr], ...]:
+        return (("alpha", self.alpha), ("sigma", self.sigma), ("lambda", self.log_snr))
+
+    def _validate_ends(self) -> None:
+        """α, σ, λ at t_min and t_max themselves, exactly: the float check below cannot see that
+        cos(π/2) is 0 (it rounds to 6e-17) and the open-domain samples never reach the end."""
+        for end, value in (("t_min", self.t_min), ("t_max", self.t_max)):
+            point = sp.Rational(repr(value))  # the float's shortest decimal, exactly
+            for label, expr in self._labelled():
+                exact = expr.subs(T, point)
+                if exact.has(*_SINGULAR):
+                    raise ScheduleError(
+                        f"schedule {self.name!r}: {label} is infinite or undefined at {end} = {value:g} "
+                        f"({label}({value:g}) = {exact}); choose a domain that stops short of it")
+                if label != "lambda" and exact.is_zero:
+                    raise ScheduleError(
+                        f"schedule {self.name!r}: {label} = 0 at {end} = {value:g}, so lambda is infinite there; "
+                        "choose a domain that stops short of it")
+                with np.errstate(all="ignore"):
+                    number = complex(compile_expression([T], expr)(np.array([value], dtype=np.complex128))[0])
+                if not (np.isfinite(number) and abs(number.imag) <= 1e-12 * max(1.0, abs(number.real))) or (
+                        label != "lambda" and number.real <= 0):
+                    raise ScheduleError(
+                        f"schedule {self.name!r}: {label} at {end} = {value:g} is {number.real:g} in float64 "
+                        "(it must be finite, real, and > 0 for alpha and sigma); choose a smaller domain")
 
     def _validate(self) -> None:
         times = _validation_times(self.t_min, self.t_max)

@@ -27,7 +27,7 @@ from typing import Any
 import sympy as sp
 
 from .builtin_schedules import BUILTINS
-from .errors import SpecError
+from .errors import ScheduleError, SpecError
 from .expressions import parse_expression, parse_number
 from .schedule import Schedule
 from .symbols import T
@@ -125,7 +125,12 @@ def get_schedule(spec: str | Path | Schedule) -> Schedule:
         raise SpecError(f"unknown schedule {name!r} (built-ins: {', '.join(BUILTINS)}, general; or a spec alpha=…; lambda=…)")
     builtin = BUILTINS[name]
     params = {**builtin.defaults, **_parse_params(args, builtin.defaults, name)}
-    schedule = builtin.build(**params)
+    try:
+        schedule = builtin.build(**params)
+    except ScheduleError as exc:
+        if not args.strip():
+            raise
+        raise ScheduleError(f"{name}({args.strip()}): {exc}") from None
     schedule.parameters = params
     if args.strip():
         shown = ", ".join(f"{k}={v:g}" for k, v in _parse_params(args, builtin.defaults, name).items())

@@ -15,7 +15,26 @@ import typer
 from .. import codegen
 from ..numeric_schedule import schedule_functions
 from ..schedule_spec import get_schedule
+from ..errors import S2NError
 from .app import app, user_errors_exit_2
+from .output import check_output_file, write_atomic
+
+
+C_SUFFIXES = ("", ".c", ".h")
+"""What ``-o`` may end in for the C backend: it names the pair FILE.c and FILE.h."""
+
+
+def _output_paths(output: Path, backend: str, force: bool) -> list[Path]:
+    """The files ``-o`` makes ``backend`` write, each checked (C: FILE.h then FILE.c, from -o FILE[.c|.h])."""
+    if backend == "c":
+        if output.suffix not in C_SUFFIXES:
+            raise S2NError(f"-o {output}: the C backend writes FILE.c and FILE.h; give FILE, FILE.c or FILE.h "
+                           f"(not a {output.suffix} file)")
+        stem = output.with_suffix("")
+        paths = [stem.with_name(stem.name + ".h"), stem.with_name(stem.name + ".c")]
+    else:
+        paths = [output]
+    return [check_output_file(path, "-o", overwrite=force) for path in paths]
 
 
 @app.command("export")
@@ -24,38 +43,38 @@ def export_command(
     schedule: str = typer.Argument(..., help="Built-in name (with parameters), a spec 'alpha=…; lambda=…', "
                                              "or a .toml/.json spec file."),
     backend: str = typer.Option("numpy", "--backend", "-b", help="numpy, torch, jax, c or latex."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write here (C: FILE.c and FILE.h) instead of stdout."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout. C: -o FILE (or FILE.c "
+                                                             "or FILE.h) writes FILE.c and FILE.h."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files (refused otherwise)."),
     prefix: str = typer.Option("s2n", "--prefix", help="C: prefix of the exported function names."),
     report: bool = typer.Option(False, "--report", help="Print the chosen stable forms and their measured errors "
                                                         "on stderr."),
 ) -> None:
     """Export a schedule as standalone, numerically stable code (or its formulas in LaTeX)."""
-    sched = get_schedule(schedule)
-    functions = schedule_functions(sched)
     if backend not in codegen.BACKENDS:
         raise codegen.CodegenError(f"unknown backend {backend!r} (choose one of {', '.join(codegen.BACKENDS)})")
-    header_name = None
-    if backend == "c" and output is not None:
-        header_name = output.with_suffix(".h").name
+    paths = _output_paths(output, backend, force) if output is not None else []
+    sched = get_schedule(schedule)
+    functions = schedule_functions(sched)
+    header_name = paths[0].name if backend == "c" and paths else None
     files = codegen.export(functions, backend, prefix=prefix, header_name=header_name)
     if report:
         typer.echo(codegen.export_forms(functions).report(), err=True)
     if backend == "c":
-        if output is None:
+        if not paths:
             typer.echo(f"/* ---- {prefix}.h ---- */\n{files['header']}\n/* ---- {prefix}.c ---- */\n{files['source']}")
             return
-        source_path = output.with_suffix(".c")
-        header_path = output.with_suffix(".h")
-        header_path.write_text(files["header"])
-        source_path.write_text(files["source"])
+        header_path, source_path = paths
+        write_atomic(header_path, files["header"], "-o")
+        write_atomic(source_path, files["source"], "-o")
         typer.echo(f"wrote {header_path} and {source_path}", err=True)
         return
     text = next(iter(files.values()))
-    if output is None:
+    if not paths:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text)
-        typer.echo(f"wrote {output}", err=True)
+        write_atomic(paths[0], text, "-o")
+        typer.echo(f"wrote {paths[0]}", err=True)
 
 
 @app.command("derive")

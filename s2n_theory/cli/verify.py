@@ -14,6 +14,7 @@ from ..schedule_spec import get_schedule
 from ..verification import registry, suite
 from ..verification.report import write_report
 from .app import app, split_values, user_errors_exit_2
+from .output import check_output_dir, check_output_file, write_atomic, write_directory_atomic
 
 STATUS_COLOURS = {"pass": "green", "fail": "red", "error": "magenta", "skip": "yellow"}
 
@@ -35,6 +36,10 @@ def verify(
     # The checks' tensors are small: one thread avoids pool start-up and contention costs.
     torch.set_num_threads(1)
     console = Console(highlight=False)
+    if json_path is not None:
+        check_output_file(json_path, "--json")
+    if report_dir is not None:
+        check_output_dir(report_dir, "--report")
     claims = split_values(only)
     schedules = [get_schedule(s) for s in schedule] if schedule else None
     suite.select(claims)  # unknown claim ids fail before any work starts
@@ -55,9 +60,9 @@ def verify(
     console.print(", ".join(f"{n} {k}" for k, n in summary.items()) + f" ({len(results)} checks, {total:.1f}s)")
     if json_path is not None:
         payload = {"results": [r.to_dict() for r in results], "summary": summary}
-        json_path.write_text(json.dumps(payload, indent=2))
+        write_atomic(json_path, json.dumps(payload, indent=2), "--json")
     if report_dir is not None:
-        written = write_report(results, report_dir)
+        written = write_directory_atomic(report_dir, lambda staging: write_report(results, staging), "--report")
         console.print(f"report: {written['html']} and {written['markdown']} ({len(written['figures'])} figures)")
     failing = sorted({(r.claim, r.schedule) for r in results if r.status in ("fail", "error")})
     for claim_id, schedule_name in failing:

@@ -11,7 +11,7 @@ import sympy as sp
 from ..arrays import fold_constants
 from ..symbols import LAMBDA, S, T
 from .forms import NEWTON_ITERATIONS, ExportForms
-from .functions import ONE_ARG, TWO_ARG
+from .functions import ONE_ARG, TWO_ARG, CodegenError
 from .printer import Printer, safe_comment
 from .stable import is_constant
 
@@ -43,6 +43,9 @@ def c_source(forms: ExportForms, prefix: str = "s2n", header_name: str | None = 
     prefix = c_identifier(prefix)
     guard = f"{prefix.upper()}_SCHEDULE_H"
     header_name = header_name or f"{prefix}.h"
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\.h", header_name):
+        raise CodegenError(f"C header name {header_name!r} must be letters, digits, '_', '-', '.' ending in .h "
+                           "(it is written into an #include line)")
     proto: list[str] = []
     body: list[str] = []
 

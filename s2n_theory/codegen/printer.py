@@ -179,5 +179,10 @@ def _np_erfc(x: np.ndarray) -> np.ndarray:
 
 
 def safe_comment(text: str) -> str:
-    """A schedule name as a safe one-line comment (user specs may contain anything printable)."""
-    return re.sub(r"[^A-Za-z0-9_\-+*/().,=;\[\] ^]", "?", text)[:200]
+    """A schedule name as a safe one-line comment in C or a Python docstring (user specs may contain
+    anything printable): characters outside a small set become ``?``, and ``*/`` / ``/*`` are split
+    so that the name can neither close nor open a C comment."""
+    kept = re.sub(r"[^A-Za-z0-9_\-+*/().,=;\[\] ^]", "?", text)[:200]
+    while "*/" in kept or "/*" in kept:
+        kept = kept.replace("*/", "* /").replace("/*", "/ *")
+    return kept

@@ -62,6 +62,10 @@ def _clip(x, lo, hi):
 
 def _any(x):
     return bool(_np.any(x))
+
+
+def _implicit(t, target):
+    return t
 ''',
     "torch": '''import torch as _torch
 
@@ -85,6 +89,13 @@ def _softplus(x):
     return _torch.logaddexp(x, _torch.zeros_like(x))
 
 
+def _implicit(t, target):
+    # t solves log_snr(t) = target; the loop found it without a graph. The value stays t, the
+    # gradient is the implicit-function one, dt/dlam = 1/lambda'(t).
+    t = t.detach()
+    return t + (target - target.detach()) / dlog_snr(t).detach()
+
+
 def _where(cond, a, b):
     return _torch.where(cond, a, b)
 
@@ -96,7 +107,8 @@ def _clip(x, lo, hi):
 def _any(x):
     return bool(_torch.any(x))
 ''',
-    "jax": '''import jax.numpy as _jnp
+    "jax": '''import jax as _jax
+import jax.numpy as _jnp
 import jax.scipy.special as _jsp
 
 
@@ -123,6 +135,13 @@ def _clip(x, lo, hi):
 
 def _any(x):
     return None  # fixed iteration count: jit-compatible
+
+
+def _implicit(t, target):
+    # The implicit-function gradient dt/dlam = 1/lambda'(t), not one unrolled through the loop.
+    stop = _jax.lax.stop_gradient
+    t = stop(t)
+    return t + (target - stop(target)) / stop(dlog_snr(t))
 ''',
 }
 
@@ -143,7 +162,8 @@ _NEWTON_PY = '''
 def t_of_log_snr(lam):
     """Time t with lambda(t) = lam, clipped to [T_MIN, T_MAX] (safeguarded Newton on the decreasing lambda)."""
     lam = _arg(lam)
-    target = _clip(lam, LOG_SNR_MIN, LOG_SNR_MAX)
+    differentiable = _clip(lam, LOG_SNR_MIN, LOG_SNR_MAX)
+    target = _detach(differentiable)
     lo = target * 0.0 + T_MIN
     hi = target * 0.0 + T_MAX
     t = 0.5 * (lo + hi)
@@ -160,20 +180,25 @@ def t_of_log_snr(lam):
         t = new
         if _any(moved) is False:
             break
-    return _clip(t, T_MIN, T_MAX)
+    return _clip(_implicit(t, differentiable), T_MIN, T_MAX)
 '''
 
 _EPS_ABS = {
-    "numpy": "\n\ndef _eps(x):\n    return _np.finfo(x.dtype).eps\n\n\n_abs = _np.abs\n",
-    "torch": "\n\ndef _eps(x):\n    return _torch.finfo(x.dtype).eps\n\n\n_abs = _torch.abs\n",
-    "jax": "\n\ndef _eps(x):\n    return _jnp.finfo(x.dtype).eps\n\n\n_abs = _jnp.abs\n",
+    "numpy": "\n\ndef _eps(x):\n    return _np.finfo(x.dtype).eps\n\n\n_abs = _np.abs\n\n\ndef _detach(x):\n    return x\n",
+    "torch": "\n\ndef _eps(x):\n    return _torch.finfo(x.dtype).eps\n\n\n_abs = _torch.abs\n\n\ndef _detach(x):\n"
+             "    return x.detach()\n",
+    "jax": "\n\ndef _eps(x):\n    return _jnp.finfo(x.dtype).eps\n\n\n_abs = _jnp.abs\n\n\ndef _detach(x):\n"
+           "    return _jax.lax.stop_gradient(x)\n",
 }
 
 
 def _function_body(printer: Printer, expr: sp.Expr, args: Sequence[str], indent: str = "    ") -> list[str]:
     folded = fold_constants(expr)
     if is_constant(folded):
-        return [f"{indent}return _out({printer(folded)}, {', '.join(args)})"]
+        # c + 0*(args): the value c, NaN where an argument is NaN, and (torch, jax) still in the graph
+        # of the arguments with derivative 0, instead of a fresh constant tensor.
+        zero = " + ".join(f"0.0 * {a}" for a in args)
+        return [f"{indent}return _out({printer(folded)} + {zero}, {', '.join(args)})"]
     reduced, (body,) = sp.cse(folded, symbols=sp.numbered_symbols("_x"))
     lines = []
     for sym, sub in reduced:

@@ -40,7 +40,8 @@ def probe_pairs(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mp_function(args: Sequence[sp.Symbol], expr: sp.Expr) -> Callable[..., Any]:
-    return sp.lambdify(list(args), elementary(expr), modules="mpmath")
+    # cse: a shared subtree (a derivative repeats its inner functions) is computed once per call.
+    return sp.lambdify(list(args), elementary(expr), modules="mpmath", cse=True)
 
 
 def mp_eval(func: Callable[..., Any], *columns: np.ndarray) -> np.ndarray:

@@ -62,7 +62,9 @@ def _schedule_key(schedule: ScheduleFunctions) -> tuple:
     # against the record's derivation, so a different derivation must never reuse old forms.
     exprs = (schedule.alpha, schedule.sigma, schedule.log_snr, schedule.snr, schedule.f, schedule.g2,
              schedule.dlog_snr, schedule.alpha_ts, schedule.sigma2_ts, schedule.inverse_log_snr)
-    return (*(sp.srepr(e) for e in exprs), schedule.t_min, schedule.t_max)
+    # The expressions themselves (structural equality; hashes are cached per node, so a deeply shared
+    # tree costs its distinct nodes, where srepr would print every path through it).
+    return (*exprs, schedule.t_min, schedule.t_max)
 
 
 def export_forms(schedule: ScheduleFunctions) -> ExportForms:
@@ -114,10 +116,12 @@ def _pick(cands: list[Candidate]) -> Candidate:
 
 
 def _unique(cands: list[Candidate]) -> list[Candidate]:
-    seen: set[str] = set()
+    # Keyed by the expression itself: SymPy caches hashes per node, so shared subtrees are hashed
+    # once, where srepr would print every path of a deeply shared tree.
+    seen: set[sp.Expr | str] = set()
     out = []
     for c in cands:
-        key = sp.srepr(c.expr) if c.expr is not None else "<newton>"
+        key = c.expr if c.expr is not None else "<newton>"
         if key not in seen:
             seen.add(key)
             out.append(c)
