@@ -10,8 +10,8 @@ What is cached, and why it is safe:
   and the code fingerprint.
 
 The code fingerprint is a hash of the package version, the versions of SymPy, mpmath, NumPy,
-SciPy and torch, and the source of every module of ``s2n_theory`` and of the verification package: any edit to any module (a check, a
-derivation, the printer) gives a new fingerprint, so no result computed by old code is
+SciPy and torch, and the source of every module of ``s2n_theory`` and of the verification
+package: any edit to any module (a check, a derivation, the printer) gives a new fingerprint, so no result computed by old code is
 ever reported for new code — a check that fails after an edit cannot come back as a cached
 pass. Numeric and Monte Carlo checks are never cached: a second run reruns them.
 
