@@ -43,7 +43,7 @@ M1_SIZES = {"quick": (5_000, 500), "full": (200_000, 8_000)}
 M2_SIZES = {"quick": ((1000, 400), {"exact": 50, "euler": 200, "heun": 50}),
             "full": ((10_000, 4000), {"exact": 400, "euler": 2000, "heun": 400})}
 """M2: points in the 2-D and 16-D cases, and steps per method."""
-M3_SIZES = {"quick": (2000, 100), "full": (20_000, 800)}
+M3_SIZES = {"quick": (2000, 200), "full": (20_000, 800)}
 """M3: paths and steps of the exact step (Euler gets four times as many)."""
 M4_SIZES = {"quick": (1000, 2048, 128, 2048), "full": (20_000, 4096, 256, 4096)}
 """M4: strong-order paths and fine grid; ODE starting points and Heun reference steps."""
@@ -228,7 +228,8 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
                 failed.append(f"{method} rho={rho:g} t={t:.3g} (KS p {p:.2g})")
     detail = (f"failed: {'; '.join(failed)}. " if failed else "") + \
         f"{n} paths, {len(runs)} runs x {len(checkpoints)} times, min KS p {worst_p:.2g} > " \
-        f"{FALSE_ALARM / tests:.1g}; " + power_note(f"a marginal CDF off by ≥ {ks_detectable(n, FALSE_ALARM / tests):.3f}", FALSE_ALARM)
+        f"{FALSE_ALARM / tests:.1g}; " + \
+        power_note(f"a marginal CDF off by ≥ {ks_detectable(n, FALSE_ALARM / tests):.3f}", FALSE_ALARM)
     return Outcome(not failed, "montecarlo", worst_p, detail)
 
 

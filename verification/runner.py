@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -76,7 +77,20 @@ def _load_forms(index: int) -> None:
         cache.load_forms(schedule_functions(schedule))
 
 
-def _run_task(check_index: int, schedule_index: int) -> CheckResult:
+def _cpu_seconds() -> float:
+    # This process and its reaped children (SymPy's time-limited child is one).
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _run_task(check_index: int, schedule_index: int) -> tuple[CheckResult, float]:
+    """The result of one check on one schedule, and the CPU seconds it took."""
+    cpu = _cpu_seconds()
+    result = _check_or_cached(check_index, schedule_index)
+    return result, _cpu_seconds() - cpu
+
+
+def _check_or_cached(check_index: int, schedule_index: int) -> CheckResult:
     check: Check = _STATE["checks"][check_index]
     schedule: Schedule = _STATE["schedules"][schedule_index]
     level: str = _STATE["level"]
@@ -103,7 +117,7 @@ def _needs_numbers(check: Check) -> bool:
 
 
 def _submission_order(checks: Sequence[Check], schedules: Sequence[Schedule],
-                      timings: dict[str, float]) -> list[tuple[int, int]]:
+                      timings: dict[str, list[float]]) -> list[tuple[int, int]]:
     """Longest tasks first (by last run's time; Monte Carlo first when unknown) so no worker idles at the end."""
     rank = {"montecarlo": 0, "gpu": 1, "numeric": 2, "symbolic": 3}
     tasks = [(c, s) for c in range(len(checks)) for s in range(len(schedules))]
@@ -111,7 +125,7 @@ def _submission_order(checks: Sequence[Check], schedules: Sequence[Schedule],
     def priority(task: tuple[int, int]) -> tuple[float, int, int]:
         check, schedule = checks[task[0]], schedules[task[1]]
         known = timings.get(task_name(check, schedule))
-        return (-known if known is not None else -1e9 + rank.get(check.method, 4), *task)
+        return (-known[0] if known else -1e9 + rank.get(check.method, 4), *task)
 
     return sorted(tasks, key=priority)
 
@@ -145,9 +159,11 @@ def run_tasks(
     position = {task: i for i, task in enumerate(order)}
     emitted = 0
 
-    def finish(task: tuple[int, int], result: CheckResult, done: int) -> None:
+    cpu: dict[tuple[int, int], float] = {}
+
+    def finish(task: tuple[int, int], outcome: tuple[CheckResult, float], done: int) -> None:
         nonlocal emitted
-        results[position[task]] = result
+        results[position[task]], cpu[task] = outcome
         if on_progress is not None:
             on_progress(done, total)
         while emitted < total and results[emitted] is not None:
@@ -171,14 +187,16 @@ def run_tasks(
         _run_parallel(state, prepare, _submission_order(checks, schedules, timings), min(jobs, total), finish)
     final = [r for r in results if r is not None]
     if cache is not None:
-        timings.update({task_name(checks[c], schedules[s]): results[position[(c, s)]].seconds  # type: ignore[union-attr]
-                        for c, s in order if not results[position[(c, s)]].detail.endswith(CACHED_NOTE)})  # type: ignore[union-attr]
+        for c, s in order:
+            result = results[position[(c, s)]]
+            if result is not None and not result.detail.endswith(CACHED_NOTE):
+                timings[task_name(checks[c], schedules[s])] = [result.seconds, cpu.get((c, s), 0.0)]
         cache.save_timings(timings)
     return final
 
 
 def _run_parallel(state: dict[str, Any], prepare: list[int], tasks: list[tuple[int, int]], jobs: int,
-                  finish: Callable[[tuple[int, int], CheckResult, int], None]) -> None:
+                  finish: Callable[[tuple[int, int], tuple[CheckResult, float], int], None]) -> None:
     # fork: workers start in milliseconds and inherit the registered checks; spawn where fork does not exist.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
@@ -195,8 +213,8 @@ def _run_parallel(state: dict[str, Any], prepare: list[int], tasks: list[tuple[i
                     result = future.result()
                 except Exception as exc:  # noqa: BLE001 - a worker that died is reported, never hidden
                     check, schedule = state["checks"][task[0]], state["schedules"][task[1]]
-                    result = CheckResult(check.claim, schedule.name, check.method, "error", None, 0.0,
-                                         f"worker process failed: {type(exc).__name__}: {exc}")
+                    result = (CheckResult(check.claim, schedule.name, check.method, "error", None, 0.0,
+                                          f"worker process failed: {type(exc).__name__}: {exc}"), 0.0)
                 finish(task, result, done)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
