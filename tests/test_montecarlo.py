@@ -12,6 +12,7 @@ from s2n_theory.verification import montecarlo_checks as mc
 from s2n_theory.verification import power, suite
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_montecarlo_claims_pass_on_vdm():
     results = suite.run(["M1", "M2", "M3", "M4"], ["vdm", "general"])
     concrete = [r for r in results if r.schedule == "vdm"]
@@ -21,6 +22,7 @@ def test_montecarlo_claims_pass_on_vdm():
     assert all(r.status == "skip" for r in results if r.schedule == "general")
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_m1_fails_with_doubled_g2(monkeypatch):
     original = forward.diffusion_squared
     monkeypatch.setattr(forward, "diffusion_squared", lambda s: 2 * original(s))
@@ -28,6 +30,7 @@ def test_m1_fails_with_doubled_g2(monkeypatch):
     assert not outcome.passed
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_m1_detects_the_declared_g2_error_at_the_quick_level(monkeypatch):
     # The power M1 states in its row (power 0.99 against g² off by δ) is real at the quick sizes:
     # g² off by exactly the declared δ is caught, and so is a smaller-than-doubled error on another schedule.
