@@ -11,9 +11,12 @@ What is cached, and why it is safe:
 
 The code fingerprint is a hash of the package version, the versions of SymPy, mpmath, NumPy,
 SciPy and torch, and the source of every module of ``s2n_theory`` and of the verification
-package: any edit to any module (a check, a derivation, the printer) gives a new fingerprint, so no result computed by old code is
-ever reported for new code — a check that fails after an edit cannot come back as a cached
-pass. Numeric and Monte Carlo checks are never cached: a second run reruns them.
+package: any edit to any module (a check, a derivation, the printer) gives a new fingerprint,
+so no result computed by old code is ever reported for new code — a check that fails after an
+edit cannot come back as a cached pass. The fingerprint is taken when the cache is opened (in
+the parent, before any worker starts), so an edit made during a run cannot label results of
+the code already loaded as results of the edited code. Numeric and Monte Carlo checks are
+never cached: a second run reruns them.
 
 The cache lives in ``$S2N_CACHE_DIR``, else ``$XDG_CACHE_HOME/s2n-theory``, else
 ``~/.cache/s2n-theory``; ``s2n cache clear`` empties it and ``s2n verify --no-cache``
@@ -105,6 +108,7 @@ class Cache:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        code_fingerprint()  # now, while the loaded code is the code on disk; workers inherit it
 
     # -- check results -------------------------------------------------------------------------------------------
     def result_key(self, check_key: str, schedule: Schedule, level: str) -> str:

@@ -100,11 +100,14 @@ def _check_or_cached(check_index: int, schedule_index: int) -> CheckResult:
     if cache is not None and check.method in CACHED_METHODS:
         key = cache.result_key(check.key, schedule, level)
         stored = cache.get_result(key)
-        if stored is not None:
-            result = CheckResult(**stored)
-            result.detail += CACHED_NOTE
-            result.seconds = time.perf_counter() - started
-            return result
+        try:
+            cached = CheckResult(**stored) if stored is not None else None
+        except TypeError:  # an entry of another shape (cannot happen with the same code): recompute
+            cached = None
+        if cached is not None:
+            cached.detail += CACHED_NOTE
+            cached.seconds = time.perf_counter() - started
+            return cached
     _load_forms(schedule_index)
     result = run_check(check, schedule, level)
     if key is not None and result.status in CACHED_STATUSES:
