@@ -56,6 +56,7 @@ def test_bad_input_exits_2_with_one_line(args, message):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_schedules_and_show():
     proc = s2n("schedules")
     assert proc.returncode == 0 and "vp-linear" in proc.stdout and "general" in proc.stdout

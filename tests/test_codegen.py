@@ -119,6 +119,7 @@ USER_FAMILIES = [
 ]
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 @settings(max_examples=4, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(USER_FAMILIES) - 1), st.lists(st.floats(0, 1), min_size=3, max_size=3),

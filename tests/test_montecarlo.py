@@ -3,14 +3,16 @@
 import numpy as np
 import pytest
 import sympy as sp
+from scipy import stats
 
 from s2n_theory import backward, forward
 from s2n_theory.sampling import engine
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.verification import montecarlo_checks as mc
-from s2n_theory.verification import suite
+from s2n_theory.verification import power, suite
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_montecarlo_claims_pass_on_vdm():
     results = suite.run(["M1", "M2", "M3", "M4"], ["vdm", "general"])
     concrete = [r for r in results if r.schedule == "vdm"]
@@ -20,11 +22,43 @@ def test_montecarlo_claims_pass_on_vdm():
     assert all(r.status == "skip" for r in results if r.schedule == "general")
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_m1_fails_with_doubled_g2(monkeypatch):
     original = forward.diffusion_squared
     monkeypatch.setattr(forward, "diffusion_squared", lambda s: 2 * original(s))
     outcome = mc.check_m1(get_schedule("vdm"), "quick")
     assert not outcome.passed
+
+
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
+def test_m1_detects_the_declared_g2_error_at_the_quick_level(monkeypatch):
+    # The power M1 states in its row (power 0.99 against g² off by δ) is real at the quick sizes:
+    # g² off by exactly the declared δ is caught, and so is a smaller-than-doubled error on another schedule.
+    paths, _ = mc.M1_SIZES["quick"]
+    delta = power.variance_detectable(paths, mc._z_threshold(12))
+    assert 0.0 < delta < 0.2
+    original = forward.diffusion_squared
+    monkeypatch.setattr(forward, "diffusion_squared", lambda s: (1 + sp.Float(delta)) * original(s))
+    for name in ("vdm", "vp-cosine"):
+        outcome = mc.check_m1(get_schedule(name), "quick")
+        assert not outcome.passed, outcome.detail
+        assert f"g² off by ≥ {delta:.0%}" in outcome.detail
+
+
+def test_declared_power_formulas_against_simulation():
+    # The variance z-test's power formula, checked by simulation independent of the checks.
+    rng = np.random.default_rng(0)
+    paths, z_star = 400, 3.0
+    delta = power.variance_detectable(paths, z_star)
+    samples = rng.normal(0.0, np.sqrt(1 + delta), size=(2000, paths))
+    z = (samples.var(axis=1, ddof=1) - 1.0) / np.sqrt(2.0 / (paths - 1))
+    assert np.mean(np.abs(z) > z_star) >= 1 - power.MISS - 0.01
+    # KS: a unit-normal sample tested against a law whose CDF is Δ away is rejected at the stated rate.
+    n, level = 500, 1e-3
+    shift = power.ks_detectable(n, level)  # a location shift of d moves the normal CDF by up to 2Φ(d/2) − 1
+    d = 2 * stats.norm.ppf((1 + shift) / 2)
+    rejected = [stats.kstest(rng.normal(d, 1.0, n), "norm").pvalue < level for _ in range(300)]
+    assert np.mean(rejected) >= 1 - power.MISS - 0.02
 
 
 def test_m2_fails_with_wrong_exponent_in_b3(monkeypatch):

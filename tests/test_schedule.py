@@ -189,6 +189,7 @@ def test_general_schedule_has_no_numbers():
         compile_schedule(general, )
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 @settings(max_examples=20, deadline=None)
 @given(
     a=st.floats(0.5, 20), b=st.floats(0.0, 5), c=st.floats(0.0, 3), k=st.floats(-2, 2),

@@ -159,6 +159,7 @@ def test_oracle_sweep_sees_discretization_and_gamma_bias(tmp_path):
     assert lo > 0
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_local_processes_and_dask_cluster_match_serial(tmp_path):
     distributed = pytest.importorskip("distributed")
     cfg = tiny(tmp_path, rho=[1.0], gamma=[0.0], delta=[0.0, 0.3], bootstrap=0)
@@ -197,6 +198,7 @@ def test_module_target_with_edm_denoiser(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------- CLI
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_cli_sweep_small_config_and_user_error(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('[sweep]\ntarget = "mixture:1d"\nnfe = [5]\nmethods = ["exact"]\nsamples = 100\n'

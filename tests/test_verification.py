@@ -51,6 +51,7 @@ def test_wrong_g2_is_caught_by_f1_f2_f5(doubled_g2):
             assert r.status == "fail", r
 
 
+@pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
 def test_wrong_drift_is_caught_by_f1_and_f2(monkeypatch):
     monkeypatch.setattr(forward, "drift", lambda schedule: sp.diff(schedule.alpha, sp.Symbol("t", positive=True)))
     results = suite.run(["F1", "F2"], ["general", "vdm"])

@@ -30,10 +30,23 @@ from s2n_theory.sampling import sample, simulate_forward, time_grid
 from s2n_theory.sampling.noise import NoiseSource
 from s2n_theory.schedule import Schedule
 
+from .power import MISS, ks_detectable, power_note, sw_detectable, variance_detectable
 from .registry import Outcome, claim_check
 
 FALSE_ALARM = 1e-3
 """Family-wise false-alarm rate of each Monte Carlo check (Bonferroni within the check)."""
+
+# Sizes: --level quick is sized for speed, with the power it keeps stated in every row (:mod:`.power`);
+# --level full keeps the earlier, larger sizes.
+M1_SIZES = {"quick": (5_000, 500), "full": (200_000, 8_000)}
+"""M1: paths, and the first step count tried (refined until the scheme's bias is negligible)."""
+M2_SIZES = {"quick": ((1000, 400), {"exact": 50, "euler": 200, "heun": 50}),
+            "full": ((10_000, 4000), {"exact": 400, "euler": 2000, "heun": 400})}
+"""M2: points in the 2-D and 16-D cases, and steps per method."""
+M3_SIZES = {"quick": (2000, 200), "full": (20_000, 800)}
+"""M3: paths and steps of the exact step (Euler gets four times as many)."""
+M4_SIZES = {"quick": (1000, 2048, 128, 2048), "full": (20_000, 4096, 256, 4096)}
+"""M4: strong-order paths and fine grid; ODE starting points and Heun reference steps."""
 
 RHOS = (0.0, 0.5, 1.0, 2.0)
 DTYPE = torch.float64
@@ -41,6 +54,10 @@ DTYPE = torch.float64
 
 def _forward_grid(schedule: Schedule, n: int) -> torch.Tensor:
     return torch.flip(time_grid(schedule, n, "uniform-lambda"), dims=[0])
+
+
+def _z_miss() -> float:
+    return float(stats.norm.isf(MISS))
 
 
 def _z_threshold(tests: int) -> float:
@@ -79,7 +96,7 @@ M1_BIAS_FRACTION = 0.1
 
 @claim_check("M1", "montecarlo", "Euler–Maruyama paths of F1 from fixed x₀ have marginals N(αx₀, σ²)", general=False)
 def check_m1(schedule: Schedule, level: str) -> Outcome:
-    paths, steps = (20_000, 2_000) if level == "quick" else (200_000, 8_000)
+    paths, steps = M1_SIZES[level]
     x0 = 0.8
     num = compile_schedule(schedule, "numpy")
     # Discretization bias must not masquerade as a Monte Carlo failure: double the steps until
@@ -113,7 +130,10 @@ def check_m1(schedule: Schedule, level: str) -> Outcome:
     passed = worst_z < z_star and worst_p > FALSE_ALARM / tests
     return Outcome(passed, "montecarlo", worst_z,
                    f"{paths} paths, {steps} steps (scheme bias {bias:.2f} s.e.); max |z| {worst_z:.2f} vs "
-                   f"{z_star:.2f}, min KS p {worst_p:.2g} vs {FALSE_ALARM / tests:.1g} (false-alarm rate {FALSE_ALARM:g})")
+                   f"{z_star:.2f}, min KS p {worst_p:.2g} vs {FALSE_ALARM / tests:.1g}; "
+                   + power_note(f"g² off by ≥ {variance_detectable(paths, z_star):.0%} (variance z-test) or a "
+                                f"marginal CDF off by ≥ {ks_detectable(paths, FALSE_ALARM / tests):.3f} (KS)",
+                                FALSE_ALARM))
 
 
 def _null_threshold(mixture: GaussianMixture, schedule: Schedule, t: float, n: int, replicates: int,
@@ -140,19 +160,18 @@ def _landing_runs(level: str) -> list[tuple[str, float]]:
 @claim_check("M2", "montecarlo", "sampling from p_T with the oracle lands on the mixture, every method and ρ",
              general=False)
 def check_m2(schedule: Schedule, level: str) -> Outcome:
-    cases = [("2-D", mixture_2d(), 2000), ("16-D", mixture_16d(), 800)] if level == "quick" else \
-        [("2-D", mixture_2d(), 10_000), ("16-D", mixture_16d(), 4000)]
-    steps = {"exact": 100, "euler": 400, "heun": 100} if level == "quick" else {"exact": 400, "euler": 2000,
-                                                                                 "heun": 400}
+    (n_2d, n_16d), steps = M2_SIZES[level]
+    cases = [("2-D", mixture_2d(), n_2d), ("16-D", mixture_16d(), n_16d)]
     runs = _landing_runs(level)
     comparisons = 2 * len(runs) * len(cases)
     z_star = _z_threshold(comparisons)
-    worst, failed, lines = 0.0, [], []
+    worst, failed, lines, detectable = 0.0, [], [], []
     for label, mixture, n in cases:
         t_end = schedule.t_min
         null_sw, null_mmd = _null_threshold(mixture, schedule, t_end, n, replicates=10, seed=100)
         limit_sw = null_sw.mean() + z_star * null_sw.std(ddof=1)
         limit_mmd = null_mmd.mean() + z_star * null_mmd.std(ddof=1)
+        detectable.append(f"{label} {sw_detectable(limit_sw, null_sw.mean() + _z_miss() * null_sw.std(ddof=1)):.3g}")
         reference = _prior(mixture, schedule, t_end, n, seed=7)
         start = _prior(mixture, schedule, schedule.t_max, n, seed=8)
         denoiser = _oracle_denoiser(mixture, schedule)
@@ -168,13 +187,15 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
                               f"{limit_mmd:.2g})")
         lines.append(f"{label}: n={n}, SW limit {limit_sw:.3g}, MMD limit {limit_mmd:.2g}")
     detail = (f"failed: {'; '.join(failed)}. " if failed else "") + "; ".join(lines) + \
-        f"; residual = max statistic/limit over {comparisons} comparisons (false-alarm rate {FALSE_ALARM:g})"
+        f"; residual = max statistic/limit over {comparisons} comparisons; " + \
+        power_note(f"a landing law at sliced-Wasserstein distance ≳ {', '.join(detectable)} from the mixture",
+                   FALSE_ALARM)
     return Outcome(not failed, "montecarlo", worst, detail)
 
 
 @claim_check("M3", "montecarlo", "ρ-family paths have the marginals p_t at intermediate times", general=False)
 def check_m3(schedule: Schedule, level: str) -> Outcome:
-    n, steps = (4000, 200) if level == "quick" else (20_000, 800)
+    n, steps = M3_SIZES[level]
     mixture = mixture_1d()
     grid = time_grid(schedule, steps, "uniform-lambda")
     checkpoints = [steps // 4, steps // 2, 3 * steps // 4]
@@ -206,7 +227,9 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
             if p <= FALSE_ALARM / tests:
                 failed.append(f"{method} rho={rho:g} t={t:.3g} (KS p {p:.2g})")
     detail = (f"failed: {'; '.join(failed)}. " if failed else "") + \
-        f"{n} paths, {len(runs)} runs x {len(checkpoints)} times, min KS p {worst_p:.2g} > {FALSE_ALARM / tests:.1g}"
+        f"{n} paths, {len(runs)} runs x {len(checkpoints)} times, min KS p {worst_p:.2g} > " \
+        f"{FALSE_ALARM / tests:.1g}; " + \
+        power_note(f"a marginal CDF off by ≥ {ks_detectable(n, FALSE_ALARM / tests):.3f}", FALSE_ALARM)
     return Outcome(not failed, "montecarlo", worst_p, detail)
 
 
@@ -222,9 +245,8 @@ ORDER_TOLERANCE = 0.3
 
 @claim_check("M4", "montecarlo", "strong order 1 of Euler–Maruyama on F1 (shared Brownian paths)", general=False)
 def check_m4_strong(schedule: Schedule, level: str) -> Outcome:
-    paths = 2000 if level == "quick" else 20_000
+    paths, fine, _, _ = M4_SIZES[level]
     counts = [16, 32, 64, 128]
-    fine = 4096
     x0 = torch.full((paths, 1), 0.8, dtype=DTYPE)
     fine_grid = _forward_grid(schedule, fine)
     num = compile_schedule(schedule, "numpy")
@@ -267,14 +289,15 @@ def check_m4_orders(schedule: Schedule, level: str) -> Outcome:
     found["euler-maruyama weak"], expected["euler-maruyama weak"] = fitted_order(counts, weak), 1.0
     # ODE (ρ = 0) with the oracle denoiser from fixed starting points, against a fine Heun solution.
     mixture = mixture_2d()
-    start = _prior(mixture, schedule, schedule.t_max, 256, seed=3)
+    _, _, points, reference_steps = M4_SIZES[level]
+    start = _prior(mixture, schedule, schedule.t_max, points, seed=3)
     denoiser = _oracle_denoiser(mixture, schedule)
 
     def solve(method: str, n: int) -> torch.Tensor:
         grid = time_grid(schedule, n, "uniform-lambda")
         return sample(denoiser, start.clone(), schedule, grid, method=method, denoise_final=False).samples
 
-    reference = solve("heun", 4096)
+    reference = solve("heun", reference_steps)
     for method, order in (("euler", 1.0), ("exact", 1.0), ("heun", 2.0)):
         errors = [float((solve(method, n) - reference).norm(dim=1).mean()) for n in counts]
         found[f"ode {method}"], expected[f"ode {method}"] = fitted_order(counts, errors), order

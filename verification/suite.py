@@ -26,7 +26,9 @@ from . import (  # noqa: F401 - importing a module registers its checks
     objective_checks,  # W1-W3
     snspace_checks,  # S1-S3
 )
-from .registry import LEVELS, REGISTRY, Check, CheckResult, run_check
+from .cache import Cache
+from .registry import LEVELS, REGISTRY, Check, CheckResult
+from .runner import run_tasks
 
 CHECK_MODULES = (forward_checks, inference_checks, backward_checks, cv_checks, snspace_checks, information_checks,
                  objective_checks, export_checks, montecarlo_checks, gpu_check)
@@ -67,19 +69,23 @@ def run(
     schedules: Sequence[str | Schedule] | None = None,
     level: str = "quick",
     on_result: Callable[[CheckResult], None] | None = None,
+    *,
+    jobs: int = 1,
+    cache: Cache | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[CheckResult]:
-    """Run the selected claims on the selected schedules (default: all, on general + built-ins)."""
+    """Run the selected claims on the selected schedules (default: all, on general + built-ins).
+
+    Results come back (and ``on_result`` sees them) in the same order whatever ``jobs`` is:
+    claim by claim in report order, each on every schedule. ``jobs > 1`` runs the checks in
+    that many worker processes (:mod:`.runner`); ``cache`` reuses symbolic results and codegen
+    forms computed by the same code earlier (:mod:`.cache`). ``on_progress(done, total)`` is
+    called as checks finish, in whatever order they finish.
+    """
     if level not in LEVELS:
         raise S2NError(f"unknown level {level!r} (choose quick or full)")
+    if jobs < 1:
+        raise S2NError(f"-j must be at least 1 (got {jobs})")
     checks = select(only)
     resolved = [get_schedule(s) for s in (schedules or default_schedules())]
-    results = []
-    for check in checks:
-        for schedule in resolved:
-            result = run_check(check, schedule, level)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    return results
-
-
+    return run_tasks(checks, resolved, level, jobs=jobs, cache=cache, on_result=on_result, on_progress=on_progress)

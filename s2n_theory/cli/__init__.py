@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import S2NError
-from . import claims, export, info, schedules, sweep, verify, weighting  # noqa: F401 - importing a module adds its commands
+from . import cache, claims, export, info, schedules, sweep, verify, weighting  # noqa: F401 - importing a module adds its commands
 from .app import app
 
 __all__ = ["app", "main"]

@@ -67,6 +67,16 @@ def _schedule_key(schedule: ScheduleFunctions) -> tuple:
     return (*exprs, schedule.t_min, schedule.t_max)
 
 
+def forms_key(schedule: ScheduleFunctions) -> tuple:
+    """The key under which the forms of ``schedule`` are cached (every expression of the record, the domain)."""
+    return _schedule_key(schedule)
+
+
+def remember_forms(schedule: ScheduleFunctions, forms: ExportForms) -> None:
+    """Install forms selected earlier (e.g. by another process, stored on disk) for ``schedule``."""
+    _FORMS_CACHE[_schedule_key(schedule)] = forms
+
+
 def export_forms(schedule: ScheduleFunctions) -> ExportForms:
     """Choose and measure the stable form of every exported function (cached per schedule)."""
     if schedule.is_general:

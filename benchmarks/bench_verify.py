@@ -1,0 +1,75 @@
+"""Wall clock of ``s2n verify`` as a user runs it: first run in a fresh cache, then a second run.
+
+Run: ``python benchmarks/bench_verify.py [--level quick] [-j N] [--runs first,second]``.
+Each run is the whole command in a subprocess (start-up and imports included), with a
+fresh cache folder for the first run. Prints the wall times, the load average measured
+before and after each run (the machine may be shared), and the CPU seconds per claim and
+method that the runner recorded for the first run (``timings.json`` in the cache folder),
+so the figures can be read on a loaded machine too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+def run_verify(cache_dir: Path, level: str, jobs: int | None, json_path: Path) -> tuple[float, int, str]:
+    command = [sys.executable, "-m", "s2n_theory.cli", "verify", "--level", level, "--json", str(json_path)]
+    if jobs is not None:
+        command += ["-j", str(jobs)]
+    env = {**os.environ, "S2N_CACHE_DIR": str(cache_dir)}
+    started = time.monotonic()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.monotonic() - started
+    summary = [line for line in proc.stdout.splitlines() if " pass, " in line]
+    return wall, proc.returncode, summary[-1] if summary else proc.stderr[-400:]
+
+
+def cpu_by_family(cache_dir: Path) -> dict[str, tuple[int, float, float]]:
+    """(checks, wall, CPU) seconds per ``claim:method`` from the runner's timings of the last computed run."""
+    timings = json.loads((cache_dir / "timings.json").read_text())
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for task, (wall, cpu) in timings.items():
+        claim, method = task.split(":")[:2]
+        entry = totals[f"{claim} {method}"]
+        entry[0] += 1
+        entry[1] += wall
+        entry[2] += cpu
+    return {k: (int(v[0]), v[1], v[2]) for k, v in totals.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--level", default="quick")
+    parser.add_argument("-j", type=int, default=None)
+    parser.add_argument("--runs", default="first,second")
+    args = parser.parse_args()
+    runs = args.runs.split(",")
+    with tempfile.TemporaryDirectory(prefix="s2n-bench-") as folder:
+        cache_dir = Path(folder) / "cache"
+        for index, label in enumerate(runs):
+            load_before = os.getloadavg()[0]
+            wall, code, summary = run_verify(cache_dir, args.level, args.j, Path(folder) / f"{label}.json")
+            load_after = os.getloadavg()[0]
+            print(f"{label} run (--level {args.level}, -j {args.j or 'default'}): wall {wall:.1f} s, exit {code}, "
+                  f"load average {load_before:.1f} before / {load_after:.1f} after; {summary}", flush=True)
+            if index == 0:
+                families = cpu_by_family(cache_dir)
+                total_cpu = sum(v[2] for v in families.values())
+                print(f"CPU seconds per claim and method (first run; total {total_cpu:.0f} s):")
+                print("| claim method | checks | wall s (sum) | CPU s (sum) |")
+                print("|---|---:|---:|---:|")
+                for name, (count, wall_sum, cpu_sum) in sorted(families.items(), key=lambda kv: -kv[1][2]):
+                    print(f"| {name} | {count} | {wall_sum:.1f} | {cpu_sum:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The runner behind ``s2n verify``: parallel results in serial order, the cache, its invalidation, the progress."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from s2n_theory import forward
+from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.time_limit import latest_within
+from s2n_theory.verification import runner, suite
+from s2n_theory.verification.cache import Cache, schedule_fingerprint
+from s2n_theory.verification.registry import Check, Outcome
+
+ROOT = Path(__file__).resolve().parents[1]
+CHEAP = ["F2", "F4"]
+SCHEDULES = ["vp-linear", "vdm", "general"]
+
+
+def _row(result):
+    return (result.claim, result.schedule, result.method, result.status, result.residual, result.detail)
+
+
+def test_parallel_results_come_in_the_serial_order():
+    serial = suite.run(CHEAP, SCHEDULES, jobs=1)
+    streamed, progress = [], []
+    parallel = suite.run(CHEAP, SCHEDULES, jobs=2, on_result=streamed.append,
+                         on_progress=lambda done, total: progress.append((done, total)))
+    assert [_row(r) for r in parallel] == [_row(r) for r in serial]
+    assert [_row(r) for r in streamed] == [_row(r) for r in serial]
+    # Serial order: claim by claim, each on every schedule.
+    assert [(r.claim, r.schedule) for r in serial] == [(c, s) for c in CHEAP for s in SCHEDULES]
+    assert progress == [(k, len(serial)) for k in range(1, len(serial) + 1)]
+
+
+def _counting(n):
+    yield from range(n)
+
+
+def _forks_a_time_limited_child(schedule, level):
+    # What the symbolic checks do: SymPy under a time limit runs in a forked child.
+    value = latest_within(_counting, (3,), 10.0)
+    return Outcome(value == 2, "numeric", float(2 - value), "time-limited child ran")
+
+
+def test_workers_may_fork_the_time_limit_child():
+    check = Check("F2", "numeric", "forks a child", _forks_a_time_limited_child)
+    results = runner.run_tasks([check], [get_schedule("vp-linear"), get_schedule("vdm")], "quick", jobs=2)
+    assert [r.status for r in results] == ["pass", "pass"], [r.detail for r in results]
+
+
+def test_second_run_reads_symbolic_results_and_reruns_numbers(tmp_path):
+    cache = Cache(tmp_path)
+    first = suite.run(["F2", "X1"], ["vdm"], jobs=1, cache=cache)
+    second = suite.run(["F2", "X1"], ["vdm"], jobs=2, cache=cache)
+    by_method = {r.method: r for r in second}
+    assert by_method["symbolic"].detail.endswith(runner.CACHED_NOTE)
+    assert not by_method["numeric"].detail.endswith(runner.CACHED_NOTE)  # numeric checks always rerun
+    assert [(r.claim, r.method, r.status, r.residual) for r in second] == \
+        [(r.claim, r.method, r.status, r.residual) for r in first]
+    assert list((tmp_path / "forms").glob("*.pickle")), "the form selection of vdm is stored"
+
+
+def test_cache_key_separates_schedules_levels_and_checks(tmp_path):
+    cache = Cache(tmp_path)
+    a, b = get_schedule("vp-linear"), get_schedule("vp-linear(beta_max=19)")
+    assert schedule_fingerprint(a) != schedule_fingerprint(b)
+    keys = {cache.result_key("F1:symbolic:f", a, "quick"), cache.result_key("F1:symbolic:f", b, "quick"),
+            cache.result_key("F1:symbolic:f", a, "full"), cache.result_key("F2:symbolic:f", a, "quick")}
+    assert len(keys) == 4
+
+
+def test_injected_error_in_one_session_is_not_hidden_by_the_cache(tmp_path, monkeypatch):
+    # In-process injection (monkeypatch) never meets the cache: suite.run caches only when given one.
+    original = forward.diffusion_squared
+    cache = Cache(tmp_path)
+    assert all(r.status == "pass" for r in suite.run(["F1"], ["vp-linear"], cache=cache))
+    monkeypatch.setattr(forward, "diffusion_squared", lambda s: 2 * original(s))
+    assert suite.run(["F1"], ["vp-linear"])[0].status == "fail"
+
+
+def _copy_package(target: Path) -> Path:
+    package = target / "s2n_theory"
+    shutil.copytree(ROOT / "s2n_theory", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "verification", package / "verification", ignore=shutil.ignore_patterns("__pycache__"))
+    return package
+
+
+def _verify(copy: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(copy), "S2N_CACHE_DIR": str(cache_dir)}
+    return subprocess.run([sys.executable, "-m", "s2n_theory.cli", *args], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=copy)
+
+
+@pytest.mark.slow  # four CLI runs on a copy of the package (~30 s on two idle cores)
+def test_a_code_edit_invalidates_the_cache_so_a_failing_check_never_passes_from_it(tmp_path):
+    package = _copy_package(tmp_path / "src")
+    cache_dir = tmp_path / "cache"
+    args = ("verify", "--only", "F1", "-s", "vp-linear", "-j", "1")
+    first = _verify(tmp_path / "src", cache_dir, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = _verify(tmp_path / "src", cache_dir, *args)
+    assert again.returncode == 0 and runner.CACHED_NOTE in again.stdout, again.stdout
+    # Inject a wrong formula in the source (g² doubled), exactly as a developer's edit would.
+    source = package / "forward.py"
+    text = source.read_text()
+    line = "    return -sp.exp(-schedule.log_snr) * sp.diff(schedule.log_snr, T) * schedule.alpha**2\n"
+    assert line in text
+    source.write_text(text.replace(line, line.replace("return -sp.exp", "return -2 * sp.exp")))
+    broken = _verify(tmp_path / "src", cache_dir, *args)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "fail" in broken.stdout and runner.CACHED_NOTE not in broken.stdout
+    cleared = subprocess.run([sys.executable, "-m", "s2n_theory.cli", "cache", "clear"], capture_output=True,
+                             text=True, timeout=120, cwd=tmp_path / "src",
+                             env={**os.environ, "PYTHONPATH": str(tmp_path / "src"), "S2N_CACHE_DIR": str(cache_dir)})
+    assert cleared.returncode == 0 and not cache_dir.exists()
+
+
+def test_plain_progress_lines_off_a_terminal(tmp_path):
+    env = {**os.environ, "S2N_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "s2n_theory.cli", "verify", "--only", "F2", "-s", "vdm", "-j", "2"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "progress: 1/1 checks" in proc.stderr
+    assert "with -j 2" in proc.stdout
