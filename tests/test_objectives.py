@@ -95,8 +95,8 @@ def test_bad_recipes_raise_named_errors():
 
 
 def test_mmse_eps_agrees_with_the_information_module():
-    from s2n_theory.gaussian_mixture import GaussianMixture
     from s2n_theory.distributions import Mixture1D
+    from s2n_theory.gaussian_mixture import GaussianMixture
     from s2n_theory.information import mmse
 
     weights, means, variances = checks.MIXTURE

@@ -13,12 +13,11 @@ import sympy as sp
 import typer
 
 from .. import codegen
+from ..errors import S2NError
 from ..numeric_schedule import schedule_functions
 from ..schedule_spec import get_schedule
-from ..errors import S2NError
 from .app import app, user_errors_exit_2
 from .output import check_output_file, write_atomic
-
 
 C_SUFFIXES = ("", ".c", ".h")
 """What ``-o`` may end in for the C backend: it names the pair FILE.c and FILE.h."""

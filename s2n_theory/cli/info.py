@@ -10,9 +10,9 @@ import numpy as np
 import typer
 
 from ..distribution_spec import parse_distribution
+from ..distributions import Distribution, Estimate
 from ..errors import ExpressionError, SpecError
 from ..expressions import parse_number
-from ..distributions import Distribution, Estimate
 from ..information import InfoTable, dI_dsnr, dI_dsnr_from_mmse, information
 from .app import app, user_errors_exit_2
 from .output import check_output_file, write_atomic
