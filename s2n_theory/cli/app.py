@@ -14,9 +14,24 @@ from typing import Any, TypeVar
 import typer
 
 from ..errors import S2NError
+from ..verification.run_info import package_version
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Signal-to-noise diffusion theory: derive, verify, export.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"s2n-theory {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", help="Print the package version and exit.",
+                                 callback=_print_version, is_eager=True),
+) -> None:
+    """Signal-to-noise diffusion theory: derive, verify, export."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 from ..schedule_spec import get_schedule
 from ..verification import registry, suite
 from ..verification.report import write_report
+from ..verification.run_info import FULL_LEVEL_COST, payload, provenance
 from .app import app, split_values, user_errors_exit_2
 
 STATUS_COLOURS = {"pass": "green", "fail": "red", "error": "magenta", "skip": "yellow"}
@@ -38,26 +39,34 @@ def verify(
     claims = split_values(only)
     schedules = [get_schedule(s) for s in schedule] if schedule else None
     suite.select(claims)  # unknown claim ids fail before any work starts
-    console.print(f"{'claim':6} {'schedule':28} {'method':10} {'status':6} {'residual':>10} {'time':>8}  detail",
-                  soft_wrap=True)
+    if level == "full":
+        console.print(FULL_LEVEL_COST, soft_wrap=True)
+    console.print(f"{'claim':6} {'schedule':28} {'method':10} {'status':6} {'residual':>9} {'tolerance':>9} "
+                  f"{'margin':>6} {'time':>8}  detail", soft_wrap=True)
 
     def show(result: registry.CheckResult) -> None:
+        # margin: the share of the tolerance left (1 − residual/tolerance); "exact" for symbolic 0 = 0.
         residual = "-" if result.residual is None else f"{result.residual:.2e}"
+        tolerance = "-" if result.tolerance is None else f"{result.tolerance:.2e}"
+        if result.margin is not None:
+            margin = f"{100 * result.margin:.0f}%" if result.margin > -10 else "<-999%"
+        else:
+            margin = "exact" if result.tolerance == 0 and result.residual == 0 else "-"
         colour = STATUS_COLOURS[result.status]
         console.print(
             f"{result.claim:6} {escape(result.schedule[:28]):28} {result.method:10} "
-            f"[{colour}]{result.status:6}[/{colour}] {residual:>10} {result.seconds:7.2f}s  {escape(result.detail)}",
-            soft_wrap=True)
+            f"[{colour}]{result.status:6}[/{colour}] {residual:>9} {tolerance:>9} {margin:>6} "
+            f"{result.seconds:7.2f}s  {escape(result.detail)}", soft_wrap=True)
 
     results = suite.run(claims, schedules, level, on_result=show)
     summary = registry.summarize(results)
     total = sum(r.seconds for r in results)
-    console.print(", ".join(f"{n} {k}" for k, n in summary.items()) + f" ({len(results)} checks, {total:.1f}s)")
+    console.print(registry.summary_line(results) + f" ({len(results)} checks, {total:.1f}s)", soft_wrap=True)
+    info = provenance(level, [s.name for s in schedules] if schedules else None)
     if json_path is not None:
-        payload = {"results": [r.to_dict() for r in results], "summary": summary}
-        json_path.write_text(json.dumps(payload, indent=2))
+        json_path.write_text(json.dumps(payload(results, info), indent=2))
     if report_dir is not None:
-        written = write_report(results, report_dir)
+        written = write_report(results, report_dir, provenance=info)
         console.print(f"report: {written['html']} and {written['markdown']} ({len(written['figures'])} figures)")
     failing = sorted({(r.claim, r.schedule) for r in results if r.status in ("fail", "error")})
     for claim_id, schedule_name in failing:
