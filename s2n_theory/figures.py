@@ -35,7 +35,7 @@ from .distributions import Binary, Distribution, Gaussian, Mixture1D, MixtureND,
 from .gaussian_mixture import GaussianMixture
 from .information import information
 from .numeric_schedule import compile_schedule
-from .plotting import SAVE_DPI, cell_text_colour, plain_log_axis  # noqa: F401 - cell_text_colour re-exported
+from .plotting import SAVE_DPI, panel_grid, plain_log_axis
 from .sampling.engine import sample
 from .sampling.forward import simulate_forward
 from .sampling.grids import time_grid
@@ -131,7 +131,7 @@ def forward_histogram_figure(
     times = lo + np.asarray(fractions, dtype=float) * (hi - lo)
     x0 = torch.as_tensor(mixture.sample(n, seed), dtype=torch.float64)
     path_x = simulate_forward(x0, sched, torch.as_tensor(times), method="exact", generator=seed, return_path=True)
-    fig, axes = plt.subplots(1, len(times), figsize=(3.0 * len(times), 3.2), sharey=False)
+    fig, axes = panel_grid(plt, len(times), panel=(4.0, 3.4))
     pvalues = []
     for ax, t, xt in zip(axes, times, path_x, strict=True):
         samples = xt[:, 0].numpy()
@@ -175,14 +175,7 @@ def rho_trajectories_figure(
     x_start = torch.as_tensor(prior.sample(n, seed), dtype=torch.float64)
     denoiser = mixture.denoiser(sched)
     # Panels in a near-square grid (one row of four was 4:1 and shrank every label).
-    panels = len(rhos) + 1
-    columns = 2 if panels <= 4 else 3
-    rows_ = math.ceil(panels / columns)
-    fig, grid_axes = plt.subplots(rows_, columns, figsize=(5.2 * columns, 4.2 * rows_), squeeze=False)
-    axes = list(grid_axes.flat)
-    for spare in axes[panels:]:
-        spare.set_visible(False)
-    axes = axes[:panels]
+    fig, axes = panel_grid(plt, len(rhos) + 1, panel=(5.2, 4.2))
     ends, pvalues = {}, {}
     t_end = float(grid[-1])
     target = mixture.marginal(t_end, sched)
@@ -304,7 +297,7 @@ def information_figure(path: Any, snr_range: tuple[float, float] = (1e-2, 1e3), 
 
     Returns ``path``, or the figure when ``close`` is False (tests inspect it)."""
     plt = _plt()
-    fig, (ax_i, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_i, ax_m) = plt.subplots(1, 2, figsize=(11, 4.8))
     dense = np.geomspace(*snr_range, 60)
     sparse = np.geomspace(*snr_range, 12)
     for label, dist in reference_distributions().items():

@@ -31,7 +31,7 @@ def plain_log_axis(axis: Any, values: Sequence[float] | None = None, max_ticks: 
     """
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
-    distinct = sorted({float(v) for v in values or () if v > 0})
+    distinct = sorted({float(v) for v in (values if values is not None else ()) if v > 0})
     if distinct and len(distinct) <= max_ticks:
         axis.set_major_locator(FixedLocator(distinct))
     else:
@@ -52,3 +52,20 @@ def cell_text_colour(rgba: Sequence[float]) -> str:
     """Black or white, whichever reads better on a cell of colour ``rgba`` (relative luminance)."""
     r, g, b = rgba[:3]
     return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else "white"
+
+
+def panel_grid(plt: Any, count: int, panel: tuple[float, float] = (5.0, 4.0), max_columns: int = 3,
+               **subplots: Any) -> tuple[Any, list[Any]]:
+    """``count`` panels in a near-square grid (a single row of many panels makes a strip that shrinks on a page).
+
+    Returns the figure and the ``count`` axes in reading order; spare cells are hidden.
+    """
+    import math
+
+    columns = min(count, max_columns, max(1, math.ceil(math.sqrt(count))) if count > 3 else count)
+    rows = math.ceil(count / columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(panel[0] * columns, panel[1] * rows), squeeze=False, **subplots)
+    axes = list(grid.flat)
+    for spare in axes[count:]:
+        spare.set_visible(False)
+    return fig, axes[:count]

@@ -116,9 +116,9 @@ def check_i1_quadrature(schedule: Schedule, level: str) -> Outcome:
                           f"{len(snr)} snr in [{snr.min():g}, {snr.max():g}]; relative to mmse(0)/2")
 
 
-def _pathwise_z_test(claim: str, level: str, seed: int, rate: float) -> StatTest:
+def _pathwise_z_test(claim: str, level: str, seed: int, rate: float, samples: int | None) -> StatTest:
     """I1 (``claim`` "I1") or I3: max |z| of the pathwise identity's mean over the snr points, common draws."""
-    dist = mixture_2d(20000 if level == "quick" else 200000, seed=seed)
+    dist = mixture_2d(samples or (20000 if level == "quick" else 200000), seed=seed)
     snr = np.array([0.2, 1.5, 10.0]) if level == "quick" else np.geomspace(0.05, 50, 7)
     worst = 0.0
     for s in snr:
@@ -136,14 +136,14 @@ def _pathwise_z_test(claim: str, level: str, seed: int, rate: float) -> StatTest
                     f"max |z| {worst:.2f} over {len(snr)} snr, {dist.samples} draws (seed {seed}); threshold {z_max:.2f}")
 
 
-def i1_test(level: str = "quick", seed: int = 11, rate: float = FALSE_ALARM) -> StatTest:
-    """The statistical test of the I1 Monte Carlo row on the draws of ``seed``."""
-    return _pathwise_z_test("I1", level, seed, rate)
+def i1_test(level: str = "quick", seed: int = 11, rate: float = FALSE_ALARM, samples: int | None = None) -> StatTest:
+    """The statistical test of the I1 Monte Carlo row on the draws of ``seed`` (``samples``: the level's by default)."""
+    return _pathwise_z_test("I1", level, seed, rate, samples)
 
 
-def i3_test(level: str = "quick", seed: int = 11, rate: float = FALSE_ALARM) -> StatTest:
-    """The statistical test of the I3 Monte Carlo row on the draws of ``seed``."""
-    return _pathwise_z_test("I3", level, seed, rate)
+def i3_test(level: str = "quick", seed: int = 11, rate: float = FALSE_ALARM, samples: int | None = None) -> StatTest:
+    """The statistical test of the I3 Monte Carlo row on the draws of ``seed`` (``samples``: the level's by default)."""
+    return _pathwise_z_test("I3", level, seed, rate, samples)
 
 
 @claim_check("I1", "montecarlo", "2-D mixture: pathwise dI/dsnr = ½ mmse on common draws", concrete=False)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..plotting import SAVE_DPI, cell_text_colour, plain_log_axis
+from ..plotting import SAVE_DPI, cell_text_colour, panel_grid, plain_log_axis
 
 
 def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) -> list[Path]:
@@ -67,8 +67,8 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
         panels.setdefault((r["method"], r["nfe"]), []).append(r)
     panels = {k: v for k, v in panels.items() if len({r["gamma"] for r in v}) > 1 and len({r["delta"] for r in v}) > 1}
     if panels:
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
-        for ax, ((method, nfe), members) in zip(axes[0], sorted(panels.items()), strict=False):
+        fig, axes = panel_grid(plt, len(panels), panel=(5.2, 4.4))
+        for ax, ((method, nfe), members) in zip(axes, sorted(panels.items()), strict=False):
             gammas = sorted({r["gamma"] for r in members})
             deltas = sorted({r["delta"] for r in members})
             table = np.full((len(deltas), len(gammas)), np.nan)
