@@ -12,12 +12,54 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from ..errors import S2NError
 from ..verification.run_info import package_version
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Signal-to-noise diffusion theory: derive, verify, export.")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _value_label(param: TyperOption) -> str:
+    """A plain metavar (TEXT, INTEGER, PATH, …; TEXT… when repeatable); none for a flag."""
+    if param.is_flag:
+        return ""
+    element = param.bare_type().removeprefix("list[").removesuffix("]")
+    name = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "bool": "BOOLEAN"}.get(element, "TEXT")
+    return f"{name}…" if param.type_descriptor.is_list else name
+
+
+def _plain_metavars(params: list[Any]) -> list[Any]:
+    for param in params:
+        if isinstance(param, TyperOption) and param.metavar is None:
+            param.metavar = _value_label(param)
+    return params
+
+
+class ReadableCommand(TyperCommand):
+    """A command whose help shows plain value labels (TEXT, PATH) instead of Python types (<list[str]>, <bool>)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_metavars(super().get_params(ctx))
+
+
+class ReadableGroup(TyperGroup):
+    """The ``s2n`` group itself, with the same plain labels (``--version``, ``--help``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_metavars(super().get_params(ctx))
+
+
+class S2NTyper(typer.Typer):
+    """Every command of ``s2n`` is a :class:`ReadableCommand` unless it asks for another class."""
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Callable[[F], F]:
+        return super().command(*args, cls=cls or ReadableCommand, **kwargs)
+
+
+app = S2NTyper(cls=ReadableGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+               help="Signal-to-noise diffusion theory: derive, verify, export.")
 
 
 def _print_version(value: bool) -> None:
@@ -32,8 +74,6 @@ def main_options(
                                  callback=_print_version, is_eager=True),
 ) -> None:
     """Signal-to-noise diffusion theory: derive, verify, export."""
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors_exit_2(func: F) -> F:

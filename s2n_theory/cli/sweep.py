@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import torch
 import typer
 
@@ -34,6 +33,7 @@ def _ints(values: list[str] | None) -> list[int] | None:
 @app.command()
 @user_errors_exit_2
 def sweep(
+    ctx: typer.Context,
     config: Path = typer.Option(None, "--config", "-c",
                                 help="TOML file whose sweep table (or top level) holds the settings (see configs/)."),
     out: Path = typer.Option(None, "--out", "-o", help="Output directory (results.csv/json, figures/)."),
@@ -70,7 +70,7 @@ def sweep(
     given = {k: v for k, v in overrides.items() if v is not None}
     if config is None and not given:
         # Nothing asked for: show how to ask rather than run a default job into the current directory.
-        typer.echo(click.get_current_context().get_help())
+        typer.echo(ctx.get_help())
         typer.echo("error: give --config FILE (see configs/) or the settings as options", err=True)
         raise typer.Exit(2)
     cfg = sw.load_config(config, given)
