@@ -8,6 +8,7 @@ The helpers take matplotlib axes and import nothing of the project (they sit in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,8 +61,6 @@ def panel_grid(plt: Any, count: int, panel: tuple[float, float] = (5.0, 4.0), ma
 
     Returns the figure and the ``count`` axes in reading order; spare cells are hidden.
     """
-    import math
-
     columns = min(count, max_columns, max(1, math.ceil(math.sqrt(count))) if count > 3 else count)
     rows = math.ceil(count / columns)
     fig, grid = plt.subplots(rows, columns, figsize=(panel[0] * columns, panel[1] * rows), squeeze=False, **subplots)
