@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ..errors import S2NError
 from ..verification.run_info import package_version
@@ -21,9 +21,9 @@ from ..verification.run_info import package_version
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _value_label(param: TyperOption) -> str:
+def _value_label(param: TyperOption | TyperArgument) -> str:
     """A plain metavar (TEXT, INTEGER, PATH, …; TEXT… when repeatable); none for a flag."""
-    if param.is_flag:
+    if getattr(param, "is_flag", False):
         return ""
     element = param.bare_type().removeprefix("list[").removesuffix("]")
     name = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "bool": "BOOLEAN"}.get(element, "TEXT")
@@ -32,8 +32,13 @@ def _value_label(param: TyperOption) -> str:
 
 def _plain_metavars(params: list[Any]) -> list[Any]:
     for param in params:
-        if isinstance(param, TyperOption) and param.metavar is None:
+        if param.metavar is not None:
+            continue
+        if isinstance(param, TyperOption):
             param.metavar = _value_label(param)
+        elif isinstance(param, TyperArgument):
+            # An argument's metavar would also rename it in the usage line: replace only its type label.
+            param.display_type_rich = lambda ctx, label=_value_label(param): label
     return params
 
 
