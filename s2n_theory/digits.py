@@ -35,6 +35,7 @@ from .errors import S2NError
 from .inference import denoiser_from_edm
 from .metrics import frechet_distance
 from .numeric_schedule import compile_schedule
+from .plotting import SAVE_DPI, plain_log_axis, thousands_axis
 from .sampling import NoiseSource, sample, time_grid
 from .schedule_spec import get_schedule
 
@@ -201,21 +202,32 @@ def train(out: Path | str | None, config: TrainConfig | None = None, progress: b
     return ema, curve
 
 
-def _plot_curve(curve: list[tuple[int, float]], path: Path) -> None:
+def curve_figure(curve: list[tuple[int, float]]) -> Any:
+    """The training curve: running-mean EDM loss against step (steps as 5k, 10k; plain log labels)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
     if curve:
         ax.plot(*zip(*curve, strict=False))
     ax.set_xlabel("step")
     ax.set_ylabel("EDM loss (running mean)")
     ax.set_yscale("log")
+    thousands_axis(ax.xaxis)
+    plain_log_axis(ax.yaxis)
+    ax.grid(alpha=0.3, which="both")
     ax.set_title("digits denoiser training")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    return fig
+
+
+def _plot_curve(curve: list[tuple[int, float]], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = curve_figure(curve)
+    fig.savefig(path, dpi=SAVE_DPI)
     plt.close(fig)
 
 

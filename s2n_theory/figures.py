@@ -35,6 +35,7 @@ from .distributions import Binary, Distribution, Gaussian, Mixture1D, MixtureND,
 from .gaussian_mixture import GaussianMixture
 from .information import information
 from .numeric_schedule import compile_schedule
+from .plotting import SAVE_DPI, panel_grid, plain_log_axis
 from .sampling.engine import sample
 from .sampling.forward import simulate_forward
 from .sampling.grids import time_grid
@@ -59,7 +60,7 @@ def _plt() -> Any:
 
 def _save(fig: Any, path: str | Path | None) -> None:
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=SAVE_DPI)
 
 
 def demo_mixture() -> Any:
@@ -97,7 +98,7 @@ def schedules_figure(path: str | Path | None = None, names: Sequence[str] | None
             ax.plot(data[name]["tau"], data[name][key], label=name, lw=1.4)
         ax.set(title=label, xlabel="(t − t_min)/(t_max − t_min)", yscale=scale)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, ncol=2)
+    axes[0, 0].legend(fontsize=9, ncol=2)
     fig.suptitle("built-in schedules (F1: f = α′/α, g² = −σ²λ′)")
     fig.tight_layout()
     _save(fig, path)
@@ -130,7 +131,7 @@ def forward_histogram_figure(
     times = lo + np.asarray(fractions, dtype=float) * (hi - lo)
     x0 = torch.as_tensor(mixture.sample(n, seed), dtype=torch.float64)
     path_x = simulate_forward(x0, sched, torch.as_tensor(times), method="exact", generator=seed, return_path=True)
-    fig, axes = plt.subplots(1, len(times), figsize=(3.0 * len(times), 3.2), sharey=False)
+    fig, axes = panel_grid(plt, len(times), panel=(4.0, 3.4))
     pvalues = []
     for ax, t, xt in zip(axes, times, path_x, strict=True):
         samples = xt[:, 0].numpy()
@@ -142,7 +143,7 @@ def forward_histogram_figure(
         ax.hist(samples, bins=60, density=True, alpha=0.5, color="tab:blue", label="Monte Carlo")
         ax.plot(grid, density, color="black", lw=1.3, label="exact p_t")
         ax.set(title=f"t = {t:.3g}\nKS p = {pvalue:.2f}", xlabel="x")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=9)
     fig.suptitle(f"forward process on {sched.name}: {n} samples through the F3 kernel vs the exact marginal")
     fig.tight_layout()
     _save(fig, path)
@@ -173,7 +174,8 @@ def rho_trajectories_figure(
     prior = mixture.marginal(t_max, sched)
     x_start = torch.as_tensor(prior.sample(n, seed), dtype=torch.float64)
     denoiser = mixture.denoiser(sched)
-    fig, axes = plt.subplots(1, len(rhos) + 1, figsize=(3.6 * (len(rhos) + 1), 3.6))
+    # Panels in a near-square grid (one row of four was 4:1 and shrank every label).
+    fig, axes = panel_grid(plt, len(rhos) + 1, panel=(5.2, 4.2))
     ends, pvalues = {}, {}
     t_end = float(grid[-1])
     target = mixture.marginal(t_end, sched)
@@ -193,8 +195,8 @@ def rho_trajectories_figure(
     for rho, end in ends.items():
         ax.hist(end, bins=70, density=True, histtype="step", lw=1.2, label=f"ρ = {rho:g}  (KS p = {pvalues[rho]:.2f})")
     ax.plot(xs, np.exp(mixture.log_prob(xs[:, None], t_end, sched)), color="black", lw=1.2, label="exact p_t_min")
-    ax.set(title="end points", xlabel="x")
-    ax.legend(fontsize=7)
+    ax.set(title="end points", xlabel="x", ylabel="density")
+    ax.legend(fontsize=9)
     fig.suptitle(f"ρ-family (B3 exact step, oracle x̂₀) on {sched.name}, {steps} uniform-λ steps, {n} samples")
     fig.tight_layout()
     _save(fig, path)
@@ -266,8 +268,9 @@ def error_vs_nfe_figure(rows: Sequence[dict], path: str | Path | None = None,
         ax.plot(ref, top * (ref / ref[0]) ** -2.0, "k--", lw=0.8, label="slope −2")
     ax.set(xscale="log", yscale="log", xlabel="NFE (denoiser evaluations)", ylabel=ylabel,
            title=title or "ODE samplers (ρ = 0) with the exact denoiser: error vs NFE")
+    plain_log_axis(ax.xaxis, nfe_all)  # ticks at the NFE values, 8 not 8×10⁰
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
     return fig, {"groups": groups}
@@ -289,10 +292,12 @@ def reference_distributions() -> dict[str, Distribution]:
     }
 
 
-def information_figure(path: Any, snr_range: tuple[float, float] = (1e-2, 1e3)) -> Any:
-    """Save I(snr) and mmse(snr) for the reference distributions (matplotlib) to ``path``."""
+def information_figure(path: Any, snr_range: tuple[float, float] = (1e-2, 1e3), close: bool = True) -> Any:
+    """Save I(snr) and mmse(snr) for the reference distributions (matplotlib) to ``path``.
+
+    Returns ``path``, or the figure when ``close`` is False (tests inspect it)."""
     plt = _plt()
-    fig, (ax_i, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_i, ax_m) = plt.subplots(1, 2, figsize=(11, 4.8))
     dense = np.geomspace(*snr_range, 60)
     sparse = np.geomspace(*snr_range, 12)
     for label, dist in reference_distributions().items():
@@ -313,7 +318,9 @@ def information_figure(path: Any, snr_range: tuple[float, float] = (1e-2, 1e3)) 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=SAVE_DPI)
+    if not close:
+        return fig
     plt.close(fig)
     return path
 

@@ -62,3 +62,93 @@ def test_schedules_and_show():
     assert proc.returncode == 0 and "vp-linear" in proc.stdout and "general" in proc.stdout
     proc = s2n("show", "edm")
     assert proc.returncode == 0 and "g2" in proc.stdout and "exp(-lambda/2)" in proc.stdout
+
+
+def test_verify_json_has_provenance_tolerances_and_skip_reasons(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from s2n_theory.cli import app
+
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["verify", "--only", "I1", "-s", "vdm", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "skip (" in result.output and "general-only" in result.output  # the summary says why
+    payload = json.loads(out.read_text())
+    assert set(payload) >= {"results", "summary", "skip_reasons", "provenance"}
+    info = payload["provenance"]
+    assert {"version", "commit", "level", "seeds", "platform", "torch", "sympy", "numpy"} <= set(info)
+    assert info["level"] == "quick" and info["schedules"] == ["vdm"]
+    assert payload["skip_reasons"] == {"general-only": len(payload["results"])}
+    assert all(r["title"] for r in payload["results"])
+
+
+def test_version_and_help_without_python_type_labels() -> None:
+    from typer.testing import CliRunner
+
+    from s2n_theory.cli import app
+
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("s2n-theory ")
+    for command in ("sweep", "train", "verify", "show", "derive", "export"):
+        text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
+        assert "<bool>" not in text and "<list[" not in text and "<str>" not in text, command
+
+
+def test_every_option_has_help() -> None:
+    import typer.main
+
+    from s2n_theory.cli import app
+
+    group = typer.main.get_command(app)
+    missing = [f"{name} {param.name}" for name, command in group.commands.items() for param in command.params
+               if param.param_type_name == "option" and not (param.help or "").strip()]
+    assert not missing, missing
+
+
+def test_sweep_without_settings_prints_usage_and_runs_nothing(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from s2n_theory.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["sweep"])
+    assert result.exit_code == 2 and "Usage" in result.output
+    assert not any(tmp_path.iterdir())  # no default job wrote anything
+
+
+def test_sweep_configs_never_write_into_tracked_files_by_default() -> None:
+    from pathlib import Path
+
+    from s2n_theory import sweep
+
+    root = Path(__file__).resolve().parents[1]
+    for config in sorted((root / "configs").glob("*.toml")):
+        out = Path(sweep.load_config(config).out)
+        assert out.parts[0] == "runs", (config.name, out)  # runs/ is ignored by git (.gitignore)
+    assert "/runs/" in (root / ".gitignore").read_text().split()
+    small = sweep.load_config(root / "configs" / "small.toml")
+    runs, dropped = sweep.expansion(small)
+    assert len(runs) + sum(dropped.values()) == sweep.combinations(small) == 32 and len(runs) == 16
+
+
+def test_show_prints_simplified_forms_and_raw_behind_a_flag() -> None:
+    import sympy as sp
+    from typer.testing import CliRunner
+
+    from s2n_theory.cli import app
+    from s2n_theory.schedule_spec import get_schedule
+
+    runner = CliRunner()
+    simple = runner.invoke(app, ["show", "vp-cosine"]).output
+    raw = runner.invoke(app, ["show", "vp-cosine", "--raw"]).output
+    sigma = {line.split("=", 1)[0].strip(): line.split("=", 1)[1].strip() for line in simple.splitlines() if "=" in line}
+    raw_sigma = {line.split("=", 1)[0].strip(): line.split("=", 1)[1].strip() for line in raw.splitlines() if "=" in line}
+    assert sigma["sigma"] != raw_sigma["sigma"]
+    t = sp.Symbol("t", positive=True)
+    shown = sp.sympify(sigma["sigma"], locals={"t": t})
+    exact = get_schedule("vp-cosine").sigma
+    for value in (0.1, 0.5, 0.9):  # the simplified form is the same function
+        assert abs(float(shown.subs(t, value)) - float(exact.subs(exact.free_symbols.pop(), value))) < 1e-12

@@ -111,3 +111,21 @@ def test_verify_report_renders_in_headless_chromium(tmp_path: Path, monkeypatch:
     # Figures were drawn: a blank page, or one with only text, has no strongly coloured pixels.
     saturation = pixels.max(axis=2) - pixels.min(axis=2)
     assert float(np.mean(saturation > 0.3)) > 0.01
+
+
+def test_report_shows_provenance_margins_and_why_a_cell_was_skipped(tmp_path: Path) -> None:
+    rows = [CheckResult("F1", "general", "symbolic", "pass", 0.0, 0.1, "", tolerance=0.0, title="Forward SDE"),
+            CheckResult("F3", "vdm", "numeric", "pass", 2.5e-11, 0.2, "", tolerance=1e-10, margin=0.75),
+            CheckResult("I1", "vdm", "symbolic", "skip", None, 0.0, "runs on the general schedule only",
+                        reason="general-only")]
+    provenance = {"version": "9.9.9", "commit": None, "level": "quick", "torch": "2.x", "sympy": "1.x",
+                  "platform": "TestOS", "seeds": "fixed"}
+    written = write_report(rows, tmp_path, figures=False, provenance=provenance)
+    page, md = written["html"].read_text(), written["markdown"].read_text()
+    for text in (page, md):
+        assert "9.9.9" in text and "not a git checkout" in text and "TestOS" in text
+        assert "75%" in text and "exact" in text  # margins: 1 − residual/tolerance, and symbolic 0 = 0
+        assert "1.00e-10" in text  # the tolerance column
+        assert "general-only" in text  # the skipped cell says why
+    assert 'title="skipped: general-only"' in page
+    assert "1 skip (1 general-only)" in md

@@ -116,5 +116,8 @@ def test_unknown_claim_rejected():
 def test_results_serialise_to_the_documented_json():
     results = suite.run(["F2"], ["general"])
     row = json.loads(json.dumps(results[0].to_dict()))
-    assert set(row) == {"claim", "schedule", "method", "status", "residual", "seconds", "detail"}
+    # The original fields stay (backward compatible); the convention's fields are added.
+    assert {"claim", "schedule", "method", "status", "residual", "seconds", "detail"} <= set(row)
+    assert {"tolerance", "margin", "title", "check", "reason"} <= set(row)
     assert row["schedule"] == "general" and row["status"] in registry.STATUSES
+    assert row["status"] != "pass" or row["residual"] <= row["tolerance"]

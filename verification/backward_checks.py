@@ -114,8 +114,8 @@ def check_b1_mixture(schedule: Schedule, level: str) -> Outcome:
             scale = np.abs(p_t) + np.abs(dflux) + np.abs(noise)
             worst = max(worst, float(np.max(np.abs(residual)) / np.max(scale)))
     tolerance = 1e-6
-    return Outcome(worst < tolerance, "numeric", worst,
-                   f"{count} times x 41 points x rho in (0, 0.5, 1, 2), tolerance {tolerance:g}")
+    return Outcome(worst <= tolerance, "numeric", worst,
+                   f"{count} times x 41 points x rho in (0, 0.5, 1, 2), tolerance {tolerance:g}", tolerance=tolerance)
 
 
 @claim_check("B2", "symbolic", "data-prediction form: drift f x + ½(1+ρ²)λ′(αx̂₀ − x), noise ρσ√(−λ′)")
@@ -191,7 +191,7 @@ def check_b3_numeric(schedule: Schedule, level: str) -> Outcome:
         worst = max(worst, float(np.max(np.abs(got_np - expected) / scale)),
                     float(np.max(np.abs(got_torch - expected) / scale)))
     tolerance = 1e-11
-    return Outcome(worst < tolerance, "numeric", worst, f"{n} (s, t) pairs x 4 rho, tolerance {tolerance:g}")
+    return Outcome(worst <= tolerance, "numeric", worst, f"{n} (s, t) pairs x 4 rho, tolerance {tolerance:g}", tolerance=tolerance)
 
 
 @claim_check("B4", "symbolic", "parametric step: ε̂_γ = (1+γ)ε_θ, noise (1+δ)ξ, γ = δ = 0 is B3")
@@ -229,4 +229,4 @@ def check_b4_numeric(schedule: Schedule, level: str) -> Outcome:
         expected = backward.exact_step(x, x0_gamma, t, s, schedule, rho=rho, noise=(1 + delta) * xi)
         worst = max(worst, float(np.max(np.abs(got - expected) / (np.abs(expected) + 1.0))))
     tolerance = 1e-12
-    return Outcome(worst < tolerance, "numeric", worst, f"{n} pairs x 4 (rho, gamma, delta), tolerance {tolerance:g}")
+    return Outcome(worst <= tolerance, "numeric", worst, f"{n} pairs x 4 (rho, gamma, delta), tolerance {tolerance:g}", tolerance=tolerance)

@@ -101,7 +101,7 @@ def check_f3_quadrature(schedule: Schedule, level: str) -> Outcome:
         exact = float(num.sigma2_ts(t, s))
         worst = max(worst, abs(quad - exact) / abs(exact))
     tolerance = 1e-10
-    return Outcome(worst < tolerance, "numeric", worst, f"{pairs} (s, t) pairs, relative tolerance {tolerance:g}")
+    return Outcome(worst <= tolerance, "numeric", worst, f"{pairs} (s, t) pairs, relative tolerance {tolerance:g}", tolerance=tolerance)
 
 
 @claim_check("F4", "symbolic", "posterior q(x_s|x_t, x₀) equals Bayes' rule on the two Gaussians")
@@ -170,4 +170,4 @@ def check_f5_mixture(schedule: Schedule, level: str) -> Outcome:
         worst = max(worst, float(np.max(np.abs(residual)) / np.max(scale)))
     # 4th-order stencils at these steps: truncation ~1e-8 relative, round-off ~1e-11.
     tolerance = 1e-6
-    return Outcome(worst < tolerance, "numeric", worst, f"{count} times x 41 points, tolerance {tolerance:g}")
+    return Outcome(worst <= tolerance, "numeric", worst, f"{count} times x 41 points, tolerance {tolerance:g}", tolerance=tolerance)

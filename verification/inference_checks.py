@@ -112,8 +112,8 @@ def check_p1_mixture(schedule: Schedule, level: str) -> Outcome:
         errors.append(np.max(np.abs(a * x - s * v - x0)) / (np.max(np.abs(x0)) + 1.0))
     worst = float(max(errors))
     tolerance = 1e-9
-    return Outcome(worst < tolerance, "numeric", worst, f"{n} points, tolerance {tolerance:g}"
-                   + ("; VP: x0 = alpha x - sigma v" if _is_vp(schedule) else ""))
+    return Outcome(worst <= tolerance, "numeric", worst, f"{n} points, tolerance {tolerance:g}"
+                   + ("; VP: x0 = alpha x - sigma v" if _is_vp(schedule) else ""), tolerance=tolerance)
 
 
 def _is_vp(schedule: Schedule) -> bool:
@@ -152,7 +152,7 @@ def check_p2_mixture(schedule: Schedule, level: str) -> Outcome:
     exact = MIXTURE.x0_hat(x, times, schedule)
     worst = float(np.max(np.abs(bridged - exact)) / (np.max(np.abs(exact)) + 1.0))
     tolerance = 1e-10
-    return Outcome(worst < tolerance, "numeric", worst, f"{n} points, tolerance {tolerance:g}")
+    return Outcome(worst <= tolerance, "numeric", worst, f"{n} points, tolerance {tolerance:g}", tolerance=tolerance)
 
 
 @claim_check("P3", "symbolic", "oracle per-component closed forms: score, x̂₀ (conjugate Bayes), ε̂, x = αx̂₀ + σε̂",
@@ -177,7 +177,7 @@ def check_p3_components(schedule: Schedule, level: str) -> Outcome:
              general=False)
 def check_p3(schedule: Schedule, level: str) -> Outcome:
     if schedule.is_general:
-        raise Skip("needs a concrete schedule")
+        raise Skip("needs a concrete schedule", "concrete-only")
     num = compile_schedule(schedule, "numpy")
     n = 24 if level == "quick" else 128
     times = _times(schedule, n, 31)
@@ -224,6 +224,6 @@ def check_p3(schedule: Schedule, level: str) -> Outcome:
     errors["x0_hat vs quadrature"] = worst_quad
     worst = float(max(errors.values()))
     tolerance = 1e-8
-    failed = [k for k, e in errors.items() if not e < tolerance]
+    failed = [k for k, e in errors.items() if not e <= tolerance]
     detail = f"{n} points (3 far), tolerance {tolerance:g}" + (f"; failed: {', '.join(failed)}" if failed else "")
-    return Outcome(not failed, "numeric", worst, detail)
+    return Outcome(not failed, "numeric", worst, detail, tolerance=tolerance)

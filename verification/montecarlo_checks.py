@@ -1,19 +1,22 @@
 """Monte Carlo validation of the theory with the torch engine: claims M1–M4.
 
 Every statistic is seeded, and every tolerance comes from the sampling error of the
-statistic itself, with a stated family-wise false-alarm rate (Bonferroni over the
-tests inside one check), never from a hand-tuned number:
+statistic itself, with a stated family-wise false-alarm rate (:mod:`.stat_tests`:
+Bonferroni over the tests inside one check), never from a hand-tuned number. Rows report
+the statistic as residual (larger is worse) and its threshold as tolerance:
 
 * M1: Euler–Maruyama paths of F1 from a fixed x₀ match N(α x₀, σ²): mean and
-  variance z-tests and a KS test at several times.
+  variance z-tests and a KS test at several times; residual −log of the smallest p-value.
 * M2: from the exact p_T, the sampler (every method, ρ ∈ {0, 0.5, 1, 2}) lands on the
   mixture's p_{t_min}: sliced Wasserstein and MMD against fresh oracle samples, below
-  thresholds taken from the oracle-vs-oracle distribution of the same statistic.
+  thresholds taken from the oracle-vs-oracle distribution of the same statistic; residual
+  the largest statistic/threshold ratio, tolerance 1.
 * M3: at intermediate times the ρ-family paths have the marginals p_t (KS against the
-  exact mixture CDF).
+  exact mixture CDF); residual −log of the smallest p-value.
 * M4: convergence orders by log-log fits: strong order of Euler–Maruyama (Monte Carlo
   with shared Brownian paths), weak order of Euler–Maruyama and the orders of Euler,
-  Heun and the exact step on the ODE (deterministic, reported as numeric).
+  Heun and the exact step on the ODE (deterministic, reported as numeric). A fitted order
+  against a fixed tolerance is not a hypothesis test: these rows state no false-alarm rate.
 """
 
 from __future__ import annotations
@@ -32,9 +35,7 @@ from s2n_theory.schedule import Schedule
 
 from .power import MISS, ks_detectable, power_note, sw_detectable, variance_detectable
 from .registry import Outcome, claim_check
-
-FALSE_ALARM = 1e-3
-"""Family-wise false-alarm rate of each Monte Carlo check (Bonferroni within the check)."""
+from .stat_tests import FALSE_ALARM, p_statistic, p_threshold, rate_note, z_threshold
 
 # Sizes: --level quick is sized for speed, with the power it keeps stated in every row (:mod:`.power`);
 # --level full keeps the earlier, larger sizes.
@@ -61,7 +62,12 @@ def _z_miss() -> float:
 
 
 def _z_threshold(tests: int) -> float:
-    return float(stats.norm.isf(FALSE_ALARM / (2 * tests)))
+    return z_threshold(tests)
+
+
+def _two_sided_log_p(z: float) -> float:
+    """−log of the two-sided normal p-value of z, without underflow for large |z|."""
+    return -(np.log(2.0) + float(stats.norm.logsf(abs(z))))
 
 
 def _oracle_denoiser(mixture: GaussianMixture, schedule: Schedule):
@@ -119,7 +125,7 @@ def check_m1(schedule: Schedule, level: str) -> Outcome:
                             record=checkpoints)
     tests = 3 * len(checkpoints)
     z_star = _z_threshold(tests)
-    worst_z, worst_p = 0.0, 1.0
+    worst_z, worst_p, statistic = 0.0, 1.0, 0.0
     for index in range(len(checkpoints)):
         mean, std = float(mean_true[index]), float(np.sqrt(var_true[index]))
         xs = path[index, :, 0].numpy()
@@ -127,13 +133,16 @@ def check_m1(schedule: Schedule, level: str) -> Outcome:
         z_var = (xs.var(ddof=1) - std**2) / (std**2 * np.sqrt(2.0 / (paths - 1)))
         p_ks = stats.kstest(xs, "norm", args=(mean, std)).pvalue
         worst_z, worst_p = max(worst_z, abs(z_mean), abs(z_var)), min(worst_p, p_ks)
-    passed = worst_z < z_star and worst_p > FALSE_ALARM / tests
-    return Outcome(passed, "montecarlo", worst_z,
+        # z- and KS tests on one scale: −log p of each, the largest against −log(α/m).
+        statistic = max(statistic, _two_sided_log_p(z_mean), _two_sided_log_p(z_var), p_statistic(p_ks))
+    threshold = p_threshold(tests)
+    return Outcome(statistic <= threshold, "montecarlo", statistic,
                    f"{paths} paths, {steps} steps (scheme bias {bias:.2f} s.e.); max |z| {worst_z:.2f} vs "
-                   f"{z_star:.2f}, min KS p {worst_p:.2g} vs {FALSE_ALARM / tests:.1g}; "
+                   f"{z_star:.2f}, min KS p {worst_p:.2g} vs {FALSE_ALARM / tests:.1g}; residual -log(min p), "
+                   f"tolerance -log(alpha/m); {rate_note(tests)}; "
                    + power_note(f"g² off by ≥ {variance_detectable(paths, z_star):.0%} (variance z-test) or a "
                                 f"marginal CDF off by ≥ {ks_detectable(paths, FALSE_ALARM / tests):.3f} (KS)",
-                                FALSE_ALARM))
+                                FALSE_ALARM), tolerance=threshold)
 
 
 def _null_threshold(mixture: GaussianMixture, schedule: Schedule, t: float, n: int, replicates: int,
@@ -182,15 +191,16 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
             sw, mm = sliced_wasserstein(out, reference), mmd(out, reference)
             ratio = max(sw / limit_sw, mm / limit_mmd)
             worst = max(worst, ratio)
-            if ratio >= 1:
+            if ratio > 1:
                 failed.append(f"{label} {method} rho={rho:g} (SW {sw:.3g} / {limit_sw:.3g}, MMD {mm:.2g} / "
                               f"{limit_mmd:.2g})")
         lines.append(f"{label}: n={n}, SW limit {limit_sw:.3g}, MMD limit {limit_mmd:.2g}")
     detail = (f"failed: {'; '.join(failed)}. " if failed else "") + "; ".join(lines) + \
-        f"; residual = max statistic/limit over {comparisons} comparisons; " + \
+        f"; residual = max statistic/limit over {comparisons} comparisons (limits: normal extrapolation of 10 "
+        f"oracle-vs-oracle replicates), tolerance 1; {rate_note(comparisons)}; " + \
         power_note(f"a landing law at sliced-Wasserstein distance ≳ {', '.join(detectable)} from the mixture",
                    FALSE_ALARM)
-    return Outcome(not failed, "montecarlo", worst, detail)
+    return Outcome(not failed, "montecarlo", worst, detail, tolerance=1.0)
 
 
 @claim_check("M3", "montecarlo", "ρ-family paths have the marginals p_t at intermediate times", general=False)
@@ -224,13 +234,13 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
             p = stats.kstest(xs.numpy(), lambda v: np.sum(weights * stats.norm.cdf((np.asarray(v)[:, None] - means)
                                                                                     / sds), axis=1)).pvalue
             worst_p = min(worst_p, p)
-            if p <= FALSE_ALARM / tests:
+            if p_statistic(p) > p_threshold(tests):
                 failed.append(f"{method} rho={rho:g} t={t:.3g} (KS p {p:.2g})")
     detail = (f"failed: {'; '.join(failed)}. " if failed else "") + \
-        f"{n} paths, {len(runs)} runs x {len(checkpoints)} times, min KS p {worst_p:.2g} > " \
-        f"{FALSE_ALARM / tests:.1g}; " + \
+        f"{n} paths, {len(runs)} runs x {len(checkpoints)} times, min KS p {worst_p:.2g} vs " \
+        f"{FALSE_ALARM / tests:.1g}; residual -log(min p), tolerance -log(alpha/m); {rate_note(tests)}; " + \
         power_note(f"a marginal CDF off by ≥ {ks_detectable(n, FALSE_ALARM / tests):.3f}", FALSE_ALARM)
-    return Outcome(not failed, "montecarlo", worst_p, detail)
+    return Outcome(not failed, "montecarlo", p_statistic(worst_p), detail, tolerance=p_threshold(tests))
 
 
 def fitted_order(steps: list[int], errors: list[float]) -> float:
@@ -242,33 +252,45 @@ def fitted_order(steps: list[int], errors: list[float]) -> float:
 ORDER_TOLERANCE = 0.3
 """How far a fitted order may sit from the theoretical one (fits over 4–5 step counts)."""
 
+M4_CHUNK = 1000
+"""Brownian paths drawn at a time by the strong-order check (about 33 MB per temporary on the 4096-step grid)."""
+
 
 @claim_check("M4", "montecarlo", "strong order 1 of Euler–Maruyama on F1 (shared Brownian paths)", general=False)
 def check_m4_strong(schedule: Schedule, level: str) -> Outcome:
     paths, fine, _, _ = M4_SIZES[level]
     counts = [16, 32, 64, 128]
-    x0 = torch.full((paths, 1), 0.8, dtype=DTYPE)
     fine_grid = _forward_grid(schedule, fine)
     num = compile_schedule(schedule, "numpy")
     times = fine_grid.numpy()
-    # One Brownian path per sample on the fine grid; coarse paths sum its increments.
-    dw = NoiseSource(5).normal((paths, fine), step=0, dtype=DTYPE) * torch.as_tensor(np.sqrt(np.diff(times)))
+    scale = torch.as_tensor(np.sqrt(np.diff(times)))
+    noise = NoiseSource(5)
 
-    def euler(stride: int) -> torch.Tensor:
+    def euler(dw: torch.Tensor, stride: int) -> torch.Tensor:
         t = times[::stride]
-        incr = dw.reshape(paths, -1, stride).sum(dim=2)
-        x = x0[:, 0]
+        incr = dw.reshape(dw.shape[0], -1, stride).sum(dim=2)
+        x = torch.full((dw.shape[0],), 0.8, dtype=DTYPE)
         for k in range(len(t) - 1):
             x = x + float(num.f(t[k])) * x * (t[k + 1] - t[k]) + float(np.sqrt(num.g2(t[k]))) * incr[:, k]
         return x
 
-    reference = euler(1)
-    errors = [float((euler(fine // n) - reference).abs().mean()) for n in counts]
+    # One Brownian path per sample on the fine grid; coarse paths sum its increments. The paths are
+    # drawn in chunks (counter-based noise: the same numbers as one draw) so that memory stays flat:
+    # all 20 000 full-level paths at once took about 4 GB in the generator's temporaries.
+    totals = np.zeros(len(counts))
+    for first in range(0, paths, M4_CHUNK):
+        ids = torch.arange(first, min(paths, first + M4_CHUNK), dtype=torch.int64)
+        dw = noise.normal((len(ids), fine), step=0, sample_ids=ids, dtype=DTYPE) * scale
+        reference = euler(dw, 1)
+        totals += [float((euler(dw, fine // n) - reference).abs().sum()) for n in counts]
+    errors = (totals / paths).tolist()
     order = fitted_order(counts, errors)
-    passed = abs(order - 1.0) < ORDER_TOLERANCE
+    passed = abs(order - 1.0) <= ORDER_TOLERANCE
     return Outcome(passed, "montecarlo", abs(order - 1.0),
                    f"strong order {order:.2f} (theory 1 for additive noise), errors {', '.join(f'{e:.2g}' for e in errors)}"
-                   f" at n = {counts}, {paths} paths, reference n = {fine}")
+                   f" at n = {counts}, {paths} paths, reference n = {fine}; residual |order - 1| against a fixed "
+                   f"{ORDER_TOLERANCE:g} (a fit on fixed seeds, not a hypothesis test: no false-alarm rate)",
+                   tolerance=ORDER_TOLERANCE)
 
 
 @claim_check("M4", "numeric", "weak order 1 of Euler–Maruyama; ODE orders: Euler 1, exact step 1, Heun 2",
@@ -303,4 +325,5 @@ def check_m4_orders(schedule: Schedule, level: str) -> Outcome:
         found[f"ode {method}"], expected[f"ode {method}"] = fitted_order(counts, errors), order
     deviation = max(abs(found[k] - expected[k]) for k in found)
     detail = ", ".join(f"{k} {found[k]:.2f} (theory {expected[k]:g})" for k in found) + f"; n = {counts}"
-    return Outcome(deviation < ORDER_TOLERANCE, "numeric", deviation, detail)
+    detail += f"; residual max |order - theory|, tolerance {ORDER_TOLERANCE:g}"
+    return Outcome(deviation <= ORDER_TOLERANCE, "numeric", deviation, detail, tolerance=ORDER_TOLERANCE)

@@ -182,7 +182,7 @@ def prove_identity(label: str, lhs: sp.Expr, rhs: sp.Expr, schedule: Schedule, r
         scale = abs(a) + abs(b)
         rel = abs(a - b) / scale if scale > 0 else 0.0
         worst = max(worst, rel if np.isfinite(rel) else np.inf)
-    return IdentityResult(label, "numeric", worst, worst < NUMERIC_TOLERANCE)
+    return IdentityResult(label, "numeric", worst, worst <= NUMERIC_TOLERANCE)
 
 
 def prove_identities(
@@ -200,4 +200,6 @@ def prove_identities(
         ([f"failed: {', '.join(failed)}"] if failed else [])
         + ([f"numeric fallback (40 digits) for: {', '.join(numeric_labels)}"] if numeric_labels else [])
     ) or f"{len(results)} identit{'y' if len(results) == 1 else 'ies'} reduced to 0"
-    return Outcome(not failed, method, max(r.residual for r in results), detail)
+    # Symbolic: residual 0 against tolerance 0; any numeric fallback: the worst relative error against its tolerance.
+    tolerance = 0.0 if method == "symbolic" else NUMERIC_TOLERANCE
+    return Outcome(not failed, method, max(r.residual for r in results), detail, tolerance=tolerance)

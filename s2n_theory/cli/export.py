@@ -17,6 +17,7 @@ from ..errors import S2NError
 from ..numeric_schedule import schedule_functions
 from ..schedule_spec import get_schedule
 from .app import app, user_errors_exit_2
+from .display import readable
 from .output import check_output_file, write_atomic
 
 C_SUFFIXES = ("", ".c", ".h")
@@ -81,11 +82,14 @@ def export_command(
 def derive_command(
     schedule: str = typer.Argument(..., help="Built-in name, 'general', a spec, or a .toml/.json spec file."),
     latex: bool = typer.Option(False, "--latex", help="LaTeX instead of pretty text."),
+    raw: bool = typer.Option(False, "--raw", help="Print SymPy's raw forms, without simplifying."),
 ) -> None:
     """Print f, g², λ′, the transition kernel (α_{t|s}, σ²_{t|s}) and the inverse t(λ) of a schedule."""
     sched = get_schedule(schedule)
     exprs = codegen.derived_formulas(schedule_functions(sched))
     keys = ("alpha", "sigma", "log_snr", "f", "g2", "dlog_snr", "alpha_ts", "sigma2_ts", "t_of_log_snr")
+    if not raw:
+        exprs = dict(zip(keys, readable([exprs[k] for k in keys]), strict=True))
     if latex:
         lines = [r"\begin{align*}"]
         for key in keys:

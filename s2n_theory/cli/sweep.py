@@ -29,6 +29,7 @@ def _floats(values: list[str] | None) -> list[float] | None:
 @app.command()
 @user_errors_exit_2
 def sweep(
+    ctx: typer.Context,
     config: Path = typer.Option(None, "--config", "-c",
                                 help="TOML file whose sweep table (or top level) holds the settings (see configs/)."),
     out: Path = typer.Option(None, "--out", "-o", help="Output directory (results.csv/json, figures/)."),
@@ -50,15 +51,30 @@ def sweep(
     executor: str = typer.Option("local", "--executor", help="local (processes), serial, or dask."),
     workers: int = typer.Option(None, "--workers", help="Local worker processes (default: CPU count)."),
     scheduler_address: str = typer.Option(None, "--scheduler-address", help="Dask scheduler, tcp://host:port."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Run a grid of sampler settings (schedule, grid, NFE, method, rho, gamma, delta, seeds) on a target."""
+    """Run a grid of sampler settings (schedule, grid, NFE, method, rho, gamma, delta, seeds) on a target.
+
+    Give a config file (see configs/) or the settings as options; results go to runs/<config name>
+    (ignored by git) unless --out says otherwise.
+    """
     overrides = {"out": str(out) if out else None, "target": target, "checkpoint": checkpoint,
                  "schedules": split_values(schedule), "grids": split_values(grid), "exponents": _floats(exponent),
                  "nfe": _floats(nfe), "methods": split_values(method), "rho": _floats(rho), "gamma": _floats(gamma),
                  "delta": _floats(delta), "seeds": _floats(seed), "samples": samples, "metrics": split_values(metrics),
                  "bootstrap": bootstrap, "device": device}
-    cfg = sw.load_config(config, {k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if config is None and not given:
+        # Nothing asked for: show how to ask rather than run a default job into the current directory.
+        typer.echo(ctx.get_help())
+        typer.echo("error: give --config FILE (see configs/) or the settings as options", err=True)
+        raise typer.Exit(2)
+    cfg = sw.load_config(config, given)
+    runs, dropped = sw.expansion(cfg)
+    total = sw.combinations(cfg)
+    if dropped:
+        typer.echo(f"{len(runs)} of {total} combinations run; not run: "
+                   + "; ".join(f"{n} {sw.DROP_REASONS[k]}" for k, n in dropped.items()))
     rows = sw.run_sweep(cfg, executor=executor, workers=workers, scheduler_address=scheduler_address,
                         progress=progress)
     typer.echo(f"{len(rows)} runs in {cfg.out}/results.csv; figures in {cfg.out}/figures/")
@@ -69,14 +85,14 @@ def sweep(
 def train(
     what: str = typer.Argument(..., help="What to train: digits."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for model.pt, curve.csv, curve.png."),
-    steps: int = typer.Option(20_000, "--steps"),
-    batch: int = typer.Option(256, "--batch"),
-    lr: float = typer.Option(2e-3, "--lr"),
-    hidden: int = typer.Option(256, "--hidden"),
-    layers: int = typer.Option(3, "--layers"),
-    seed: int = typer.Option(0, "--seed"),
+    steps: int = typer.Option(20_000, "--steps", help="Optimizer steps."),
+    batch: int = typer.Option(256, "--batch", help="Images per step."),
+    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
+    hidden: int = typer.Option(256, "--hidden", help="Hidden width of the denoiser MLP."),
+    layers: int = typer.Option(3, "--layers", help="Hidden layers of the denoiser MLP."),
+    seed: int = typer.Option(0, "--seed", help="Seed of initialization, batches and noise."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train the EDM-preconditioned digits denoiser on CPU and report its FDD against the Gaussian fit."""
     if what != "digits":

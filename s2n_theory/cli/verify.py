@@ -18,6 +18,7 @@ from ..schedule_spec import get_schedule
 from ..verification import registry, runner, suite
 from ..verification.cache import Cache, default_dir
 from ..verification.report import write_report
+from ..verification.run_info import FULL_LEVEL_COST, payload, provenance
 from .app import app, split_values, user_errors_exit_2
 from .output import check_output_dir, check_output_file, write_atomic, write_directory_atomic
 
@@ -51,16 +52,24 @@ def verify(
     claims = split_values(only)
     schedules = [get_schedule(s) for s in schedule] if schedule else None
     suite.select(claims)  # unknown claim ids fail before any work starts
-    console.print(f"{'claim':6} {'schedule':28} {'method':10} {'status':6} {'residual':>10} {'time':>8}  detail",
-                  soft_wrap=True)
+    if level == "full":
+        console.print(FULL_LEVEL_COST, soft_wrap=True)
+    console.print(f"{'claim':6} {'schedule':28} {'method':10} {'status':6} {'residual':>9} {'tolerance':>9} "
+                  f"{'margin':>6} {'time':>8}  detail", soft_wrap=True)
 
     def show(result: registry.CheckResult) -> None:
+        # margin: the share of the tolerance left (1 − residual/tolerance); "exact" for symbolic 0 = 0.
         residual = "-" if result.residual is None else f"{result.residual:.2e}"
+        tolerance = "-" if result.tolerance is None else f"{result.tolerance:.2e}"
+        if result.margin is not None:
+            margin = f"{100 * result.margin:.0f}%" if result.margin > -10 else "<-999%"
+        else:
+            margin = "exact" if result.tolerance == 0 and result.residual == 0 else "-"
         colour = STATUS_COLOURS[result.status]
         console.print(
             f"{result.claim:6} {escape(result.schedule[:28]):28} {result.method:10} "
-            f"[{colour}]{result.status:6}[/{colour}] {residual:>10} {result.seconds:7.2f}s  {escape(result.detail)}",
-            soft_wrap=True)
+            f"[{colour}]{result.status:6}[/{colour}] {residual:>9} {tolerance:>9} {margin:>6} "
+            f"{result.seconds:7.2f}s  {escape(result.detail)}", soft_wrap=True)
 
     jobs = runner.default_jobs() if jobs is None else jobs
     started = time.monotonic()
@@ -73,15 +82,16 @@ def verify(
     wall = time.monotonic() - started
     summary = registry.summarize(results)
     total = sum(r.seconds for r in results)
-    console.print(", ".join(f"{n} {k}" for k, n in summary.items()) + f" ({len(results)} checks, {total:.1f}s)")
+    console.print(registry.summary_line(results) + f" ({len(results)} checks, {total:.1f}s)", soft_wrap=True)
     cached = sum(r.detail.endswith(runner.CACHED_NOTE) for r in results)
     console.print(f"wall {wall:.1f}s with -j {jobs}; {cached} results from the cache"
                   + (" (disabled: --no-cache)" if no_cache else f" ({escape(str(default_dir()))})"), soft_wrap=True)
+    info = provenance(level, [s.name for s in schedules] if schedules else None)
     if json_path is not None:
-        payload = {"results": [r.to_dict() for r in results], "summary": summary}
-        write_atomic(json_path, json.dumps(payload, indent=2), "--json")
+        write_atomic(json_path, json.dumps(payload(results, info), indent=2), "--json")
     if report_dir is not None:
-        written = write_directory_atomic(report_dir, lambda staging: write_report(results, staging), "--report")
+        written = write_directory_atomic(report_dir, lambda staging: write_report(results, staging, provenance=info),
+                                         "--report")
         console.print(f"report: {written['html']} and {written['markdown']} ({len(written['figures'])} figures)")
     failing = sorted({(r.claim, r.schedule) for r in results if r.status in ("fail", "error")})
     for claim_id, schedule_name in failing:

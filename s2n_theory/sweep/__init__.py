@@ -34,7 +34,17 @@ The package is split by job: :mod:`.config` (settings and their expansion into r
 :mod:`.results` (executors, bookkeeping, comparisons, tables) and :mod:`.plots` (figures).
 """
 
-from .config import METRICS, SweepConfig, SweepError, expand, load_config, steps_for_nfe
+from .config import (
+    DROP_REASONS,
+    METRICS,
+    SweepConfig,
+    SweepError,
+    combinations,
+    expand,
+    expansion,
+    load_config,
+    steps_for_nfe,
+)
 from .plots import make_figures
 from .results import (
     EXECUTORS,
@@ -49,7 +59,8 @@ from .run import ROW_KEYS, run_one
 from .targets import Target, load_target, metric_function, named_mixtures
 
 __all__ = [
-    "EXECUTORS", "METRICS", "ROW_KEYS", "SweepConfig", "SweepError", "Target", "expand", "load_config",
+    "DROP_REASONS", "EXECUTORS", "METRICS", "ROW_KEYS", "SweepConfig", "SweepError", "Target", "combinations",
+    "expand", "expansion", "load_config",
     "load_target", "make_figures", "markdown_comparisons", "markdown_rows", "metric_function", "named_mixtures",
     "paired_comparisons", "read_rows", "run_one", "run_sweep", "steps_for_nfe", "versions",
 ]

@@ -30,7 +30,9 @@ class SweepError(S2NError):
 @dataclass
 class SweepConfig:
     target: str = "mixture:2d"
-    out: str = "sweep-out"
+    out: str = "runs/sweep"
+    """Where results go; ``runs/`` is ignored by git, so a sweep never overwrites tracked files by default
+    (a config file's default is ``runs/<config name>``; pass ``--out docs/results/NAME`` to update published results)."""
     checkpoint: str | None = None
     edm: bool = True
     reference: str | None = None
@@ -152,6 +154,8 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
         if not isinstance(table, dict):
             raise SweepError(f"sweep config {path}: [sweep] must be a table, got {type(table).__name__}")
         values.update(table)
+    if path is not None and "out" not in values:
+        values["out"] = f"runs/{Path(path).stem}"
     values.update(overrides or {})
     names = {f.name for f in dataclasses.fields(SweepConfig)}
     unknown = sorted(set(values) - names)
@@ -170,14 +174,39 @@ def steps_for_nfe(method: str, nfe: int, denoise_final: bool) -> tuple[int, int]
     return steps, steps + extra
 
 
+DROP_REASONS = {
+    "heun": "heun is deterministic (rho != 0 not run)",
+    "delta": "rho = 0 injects no noise (delta != 0 not run)",
+    "duplicate": "same run as another combination (e.g. exponents of a non-Karras grid, NFE rounding)",
+}
+"""Why a combination of the grid is not run: key → sentence (see :func:`expansion`)."""
+
+
 def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
     """The runs of a sweep, each a plain dict (picklable, JSON-able) with its ``run_id``."""
+    return expansion(cfg)[0]
+
+
+def combinations(cfg: SweepConfig) -> int:
+    """How many combinations the config's lists span (before any is dropped)."""
+    count = 1
+    for values in (cfg.schedules, cfg.grids, cfg.exponents, cfg.nfe, cfg.methods, cfg.rho, cfg.gamma, cfg.delta,
+                   cfg.seeds):
+        count *= len(values)
+    return count
+
+
+def expansion(cfg: SweepConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The runs of a sweep and how many combinations were dropped per reason (:data:`DROP_REASONS`)."""
     runs, seen = [], set()
+    dropped = {reason: 0 for reason in DROP_REASONS}
     for schedule, grid, exponent, nfe, method, rho, gamma, delta, seed in itertools.product(
             cfg.schedules, cfg.grids, cfg.exponents, cfg.nfe, cfg.methods, cfg.rho, cfg.gamma, cfg.delta, cfg.seeds):
         if method == "heun" and rho != 0.0:
+            dropped["heun"] += 1
             continue
         if rho == 0.0 and delta != 0.0:
+            dropped["delta"] += 1
             continue  # no noise is injected, δ has no effect
         if grid != "karras":
             exponent = None  # the exponent shapes only the karras grid: recorded as not used
@@ -190,7 +219,8 @@ def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
         key = json.dumps({**run, **common}, sort_keys=True)
         run_id = hashlib.sha1(key.encode()).hexdigest()[:12]
         if run_id in seen:
+            dropped["duplicate"] += 1
             continue
         seen.add(run_id)
         runs.append({"run_id": run_id, **run, **common})
-    return runs
+    return runs, {k: n for k, n in dropped.items() if n}

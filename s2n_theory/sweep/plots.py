@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ..plotting import SAVE_DPI, cell_text_colour, panel_grid, plain_log_axis
+
 
 def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) -> list[Path]:
     """Metric vs γ (ρ = 0), γ × δ heat maps (ρ = 1), metric vs ρ and metric vs NFE; returns the files."""
@@ -38,18 +40,19 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
         groups = {k: v for k, v in groups.items() if len({r[xkey] for r in v}) > 1}
         if not groups:
             return
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
         for key, members in sorted(groups.items()):
             errorbar(ax, members, xkey, ", ".join(f"{k}={v}" for k, v in zip(by, key, strict=False)))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{metric} (95% bootstrap CI)")
         if logx:
             ax.set_xscale("log")
-        ax.legend(fontsize=7)
-        ax.set_title(f"{rows[0]['target']}: {name}", fontsize=9)
+            plain_log_axis(ax.xaxis, [r[xkey] for members in groups.values() for r in members])
+        ax.legend(fontsize=8)
+        ax.set_title(f"{rows[0]['target']}: {name}", fontsize=10)
         fig.tight_layout()
         path = folder / f"{name.split(' ')[0]}_{metric}.png"
-        fig.savefig(path, dpi=80)
+        fig.savefig(path, dpi=SAVE_DPI)
         plt.close(fig)
         made.append(path)
 
@@ -64,8 +67,8 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
         panels.setdefault((r["method"], r["nfe"]), []).append(r)
     panels = {k: v for k, v in panels.items() if len({r["gamma"] for r in v}) > 1 and len({r["delta"] for r in v}) > 1}
     if panels:
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-        for ax, ((method, nfe), members) in zip(axes[0], sorted(panels.items()), strict=False):
+        fig, axes = panel_grid(plt, len(panels), panel=(5.2, 4.4))
+        for ax, ((method, nfe), members) in zip(axes, sorted(panels.items()), strict=False):
             gammas = sorted({r["gamma"] for r in members})
             deltas = sorted({r["delta"] for r in members})
             table = np.full((len(deltas), len(gammas)), np.nan)
@@ -73,18 +76,21 @@ def make_figures(rows: list[dict[str, Any]], folder: Path | str, metric: str) ->
                 i, j = deltas.index(r["delta"]), gammas.index(r["gamma"])
                 table[i, j] = r[metric] if np.isnan(table[i, j]) else 0.5 * (table[i, j] + r[metric])
             image = ax.imshow(table, origin="lower", aspect="auto", cmap="viridis")
-            ax.set_xticks(range(len(gammas)), [f"{g:g}" for g in gammas], fontsize=7)
-            ax.set_yticks(range(len(deltas)), [f"{d:g}" for d in deltas], fontsize=7)
+            ax.set_xticks(range(len(gammas)), [f"{g:g}" for g in gammas], fontsize=9)
+            ax.set_yticks(range(len(deltas)), [f"{d:g}" for d in deltas], fontsize=9)
+            # Cell numbers sized to the cell (fewer cells, larger text) and coloured against their background.
+            size = max(7.0, min(12.0, 40.0 / max(len(gammas), len(deltas))))
             for i in range(len(deltas)):
                 for j in range(len(gammas)):
-                    ax.text(j, i, f"{table[i, j]:.3g}", ha="center", va="center", fontsize=6, color="w")
+                    colour = cell_text_colour(image.cmap(image.norm(table[i, j])))
+                    ax.text(j, i, f"{table[i, j]:.3g}", ha="center", va="center", fontsize=size, color=colour)
             ax.set_xlabel("γ")
             ax.set_ylabel("δ")
-            ax.set_title(f"{method}, NFE={nfe}, ρ=1: {metric}", fontsize=9)
+            ax.set_title(f"{method}, NFE={nfe}, ρ=1: {metric}", fontsize=10)
             fig.colorbar(image, ax=ax)
         fig.tight_layout()
         path = folder / f"heatmap_{metric}.png"
-        fig.savefig(path, dpi=80)
+        fig.savefig(path, dpi=SAVE_DPI)
         plt.close(fig)
         made.append(path)
     return made
