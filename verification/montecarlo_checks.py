@@ -195,11 +195,11 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
                 failed.append(f"{label} {method} rho={rho:g} (SW {sw:.3g} / {limit_sw:.3g}, MMD {mm:.2g} / "
                               f"{limit_mmd:.2g})")
         lines.append(f"{label}: n={n}, SW limit {limit_sw:.3g}, MMD limit {limit_mmd:.2g}")
-    detail = (f"failed: {'; '.join(failed)}. " if failed else "") + "; ".join(lines) + \
-        f"; residual = max statistic/limit over {comparisons} comparisons (limits: normal extrapolation of 10 "
-        f"oracle-vs-oracle replicates), tolerance 1; {rate_note(comparisons)}; " + \
-        power_note(f"a landing law at sliced-Wasserstein distance ≳ {', '.join(detectable)} from the mixture",
-                   FALSE_ALARM)
+    detail = ((f"failed: {'; '.join(failed)}. " if failed else "") + "; ".join(lines)
+              + f"; residual = max statistic/limit over {comparisons} comparisons (limits: normal extrapolation of "
+              f"10 oracle-vs-oracle replicates), tolerance 1; {rate_note(comparisons)}; "
+              + power_note(f"a landing law at sliced-Wasserstein distance ≳ {', '.join(detectable)} from the mixture",
+                           FALSE_ALARM))
     return Outcome(not failed, "montecarlo", worst, detail, tolerance=1.0)
 
 
