@@ -153,12 +153,18 @@ def _high_precision(symbols: Sequence[sp.Symbol], lhs: sp.Expr, rhs: sp.Expr
     except Exception:  # noqa: BLE001 - an unprintable construct: the slower evalf still decides
         compiled = None
 
+    def by_evalf(point: Mapping[sp.Symbol, sp.Expr]) -> tuple[complex, complex]:
+        return complex(lhs.evalf(NUMERIC_DIGITS, subs=point)), complex(rhs.evalf(NUMERIC_DIGITS, subs=point))
+
     def evaluate(point: Mapping[sp.Symbol, sp.Expr]) -> tuple[complex, complex]:
         if compiled is None:
-            return complex(lhs.evalf(NUMERIC_DIGITS, subs=point)), complex(rhs.evalf(NUMERIC_DIGITS, subs=point))
-        with mpmath.workdps(EVALUATION_DIGITS):
-            a, b = compiled(*[mpmath.mpf(str(point[sym])) for sym in symbols])
-            return complex(a), complex(b)
+            return by_evalf(point)
+        try:
+            with mpmath.workdps(EVALUATION_DIGITS):
+                a, b = compiled(*[mpmath.mpf(str(point[sym])) for sym in symbols])
+                return complex(a), complex(b)
+        except (NameError, TypeError):  # e.g. an undefined function the printer wrote as a name: evalf decides
+            return by_evalf(point)
 
     return evaluate
 
