@@ -225,6 +225,7 @@ def error_vs_nfe(
     from .library import get_schedule
     from .sampling.engine import sample
     from .sampling.grids import time_grid
+    from .sampling.solvers import get_solver
 
     nfes = list(nfes or ((4, 8, 16, 32) if fast() else (4, 8, 16, 32, 64, 128)))
     n = n or (256 if fast() else 2000)
@@ -238,10 +239,11 @@ def error_vs_nfe(
     rows = []
     for method in methods:
         for budget in nfes:
-            # exact/euler: one call per step + final denoise; heun: two per step except the last, + final.
-            steps = budget - 1 if method != "heun" else budget // 2
-            if steps < 1:
+            # The solver's own NFE count per step, plus the final denoising call.
+            solver = get_solver(method)
+            if solver.nfe(1) + 1 > budget:
                 continue
+            steps = solver.steps_for_nfe(budget - 1)
             result = sample(denoiser, x_start, sched, time_grid(sched, steps, grid_kind), method=method)
             error = float((result.samples - reference).abs().mean())
             rows.append({"schedule": sched.name, "method": method, "grid": grid_kind, "steps": steps,

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from .errors import S2NError
+from .sampling import get_solver
 
 METRICS = ("sw", "mmd", "fd", "fdd")
 EXECUTORS = ("local", "serial", "dask")
@@ -131,11 +132,9 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
 def steps_for_nfe(method: str, nfe: int, denoise_final: bool) -> tuple[int, int]:
     """(steps, actual NFE): the most steps whose NFE does not exceed the target (at least one step)."""
     extra = 1 if denoise_final else 0
-    if method == "heun":
-        steps = max(1, (nfe - extra + 1) // 2)
-        return steps, 2 * steps - 1 + extra
-    steps = max(1, nfe - extra)
-    return steps, steps + extra
+    solver = get_solver(method)
+    steps = solver.steps_for_nfe(nfe - extra)
+    return steps, solver.nfe(steps) + extra
 
 
 def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
@@ -143,7 +142,7 @@ def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
     runs, seen = [], set()
     for schedule, grid, exponent, nfe, method, rho, gamma, delta, seed in itertools.product(
             cfg.schedules, cfg.grids, cfg.exponents, cfg.nfe, cfg.methods, cfg.rho, cfg.gamma, cfg.delta, cfg.seeds):
-        if method == "heun" and rho != 0.0:
+        if rho != 0.0 and get_solver(method).rho_zero_only:
             continue
         if rho == 0.0 and delta != 0.0:
             continue  # no noise is injected, δ has no effect
