@@ -152,17 +152,17 @@ def node_weights(order: int, z: np.ndarray, ratios: np.ndarray, corrector: bool 
                  midpoint: bool = False) -> np.ndarray:
     """Weights (over α_s) of each node for many steps at once: shape (steps, nodes).
 
-    ``z`` = (1 + ρ²) h per step, ``ratios`` shape (steps, order − 1): r_i = h_{n−i}/h_n.
+    ``z`` = (1 + ρ²) h per step, ``ratios`` shape (steps, ≥ order − 1): r_i = h_{n−i}/h_n.
     """
-    z = np.asarray(z, dtype=np.float64)
+    z = np.atleast_1d(np.asarray(z, dtype=np.float64))
     n_nodes = order + (1 if corrector else 0)
-    psis = np.stack([psi_values(j, z) for j in range(n_nodes)], axis=1)  # (steps, n_nodes)
-    fn = _lagrange_numeric(order, corrector)
-    out = np.empty((len(z), n_nodes))
-    for row in range(len(z)):
-        table = np.array(fn(*ratios[row, : order - 1]), dtype=np.float64).reshape(n_nodes, n_nodes)
-        if midpoint:
-            out[row] = psis[row, 0] * (table @ (0.5 ** np.arange(n_nodes)))
-        else:
-            out[row] = table @ psis[row]
-    return out
+    ratios = np.asarray(ratios, dtype=np.float64).reshape(len(z), -1)
+    entries = _lagrange_numeric(order, corrector)(*(ratios[:, i] for i in range(order - 1)))
+    table = np.empty((len(z), n_nodes, n_nodes))
+    for i in range(n_nodes):
+        for j in range(n_nodes):
+            table[:, i, j] = entries[i][j]  # constants broadcast over the steps
+    if midpoint:
+        return psi_values(0, z)[:, None] * (table @ (0.5 ** np.arange(n_nodes)))
+    psis = np.stack([psi_values(j, z) for j in range(n_nodes)], axis=1)
+    return np.einsum("sij,sj->si", table, psis)

@@ -91,6 +91,7 @@ CHECK_MODULES = (
     "forward_checks",      # F1-F5
     "inference_checks",    # P1-P3
     "backward_checks",     # B1-B4
+    "multistep_checks",    # B5-B6 (+ multistep orders under M4)
     "cv_checks",           # C1-C5
     "snspace_checks",      # S1-S3
     "information_checks",  # I1-I5

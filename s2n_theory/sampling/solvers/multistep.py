@@ -13,6 +13,11 @@ middle, k-diffusion's ``sample_dpmpp_2m`` (ρ = 0) and ``sample_dpmpp_2m_sde`` (
 evaluation E = x̂₀(x̃, s) that the next step needs anyway joins the nodes (u = 1) and the same
 step is redone with the k + 1 nodes, same noise. E is then kept as the next step's D, so the
 order rises by one at the same NFE.
+
+Warm-up: the first step of a k-step method is first order (local error O(h²)), which would cap
+the global order at 2. For k ≥ 3 the plain methods therefore correct their warm-up steps
+(steps with fewer than k nodes) in the same way, which costs no NFE; ms2 keeps the plain
+warm-up that DPM-Solver++(2M) uses, which is enough for order 2.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ class Multistep(Solver):
     def __init__(self, k: int, corrector: bool = False, midpoint: bool = False):
         self.k = k
         self.history = k
-        self.corrector = corrector
+        self.corrector = corrector or k >= 3  # the table layout has corrector columns; warm-up uses them
+        self.full_corrector = corrector
         self.reuse = True
         self.midpoint = midpoint
         self.order = 2 if midpoint else k + (1 if corrector else 0)
@@ -65,18 +71,23 @@ class Multistep(Solver):
         z = (1.0 + rho_k**2) * h
         ratios = step_ratios(h, self.k)
         table[:, lay.a], table[:, lay.c] = c_x, c_xi
-        for step in range(n):
-            order = min(self.k, step + 1)  # warm-up: one more node per step
-            r = ratios[step : step + 1, : order - 1]
+        orders = np.minimum(self.k, np.arange(n) + 1)  # warm-up: one more node per step
+        corrected = np.zeros(n, dtype=bool)
+        if self.corrector:
+            corrected[:-1] = True if self.full_corrector else orders[:-1] < self.k
+        for order in np.unique(orders).tolist():
+            rows = np.flatnonzero(orders == order)
+            r = ratios[rows, : max(order - 1, 1)]
             if order == 1:
                 # The one-node weight α_s ψ_0(z) is B3's x̂₀ coefficient: take it from the B3 derivation.
-                table[step, lay.b.start] = c_x0[step]
+                table[rows, lay.b.start] = c_x0[rows]
             else:
-                w = multistep.node_weights(order, z[step : step + 1], r, midpoint=self.midpoint)[0]
-                table[step, lay.b.start : lay.b.start + order] = alpha_s[step] * w
-            if self.corrector and step < n - 1:
-                wc = multistep.node_weights(order, z[step : step + 1], r, corrector=True)[0]
-                table[step, lay.corrector_a], table[step, lay.corrector_c] = c_x[step], c_xi[step]
-                table[step, lay.corrector_b.start : lay.corrector_b.start + order + 1] = alpha_s[step] * wc
-                table[step, lay.flag] = 1.0
+                w = multistep.node_weights(order, z[rows], r, midpoint=self.midpoint)
+                table[rows, lay.b.start : lay.b.start + order] = alpha_s[rows, None] * w
+            rows = rows[corrected[rows]]
+            if len(rows):
+                wc = multistep.node_weights(order, z[rows], ratios[rows, : max(order - 1, 1)], corrector=True)
+                table[rows, lay.corrector_a], table[rows, lay.corrector_c] = c_x[rows], c_xi[rows]
+                table[rows, lay.corrector_b.start : lay.corrector_b.start + order + 1] = alpha_s[rows, None] * wc
+                table[rows, lay.flag] = 1.0
         return table
