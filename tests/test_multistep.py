@@ -210,3 +210,35 @@ def test_scheme_moments_agree_with_monte_carlo():
 
 
 NUM_VDM = get_schedule("vdm").lambdify("numpy")
+
+
+def test_sweep_accepts_the_registry_solvers():
+    from s2n_theory.sweep import SweepConfig, expand, steps_for_nfe
+
+    assert steps_for_nfe("ms3-pc", 20, True) == (19, 20)
+    assert steps_for_nfe("heun", 20, True) == (10, 20)
+    cfg = SweepConfig(target="mixture:2d", methods=["ms3", "heun"], rho=[0.0, 1.0], nfe=[10]).validate()
+    runs = expand(cfg)
+    assert {(r["method"], r["rho"]) for r in runs} == {("ms3", 0.0), ("ms3", 1.0), ("heun", 0.0)}
+
+
+def test_tuned_grid_is_reproducible_and_reports_its_own_error():
+    from s2n_theory.sampling.tuning import tuned_grid
+    from verification.montecarlo_checks import mixture_2d
+
+    sched = get_schedule("edm")
+    mixture = mixture_2d()
+
+    def denoiser(y, t):
+        return mixture.x0_hat(y, t, sched)
+
+    x = torch.as_tensor(mixture.marginal(sched.t_max, sched).sample(16, np.random.default_rng(0)))
+    kwargs = {"exponents": (7.0,), "powers": (0.6, 1.0), "stops": (1.0, 10.0), "reference_steps": 64}
+    first = tuned_grid(sched, 6, "ms3", denoiser, x, **kwargs)
+    again = tuned_grid(sched, 6, "ms3", denoiser, x, **kwargs)
+    assert torch.equal(first.grid, again.grid) and len(first.errors) == 6
+    assert first.error == min(first.errors.values())
+    reference = sample(denoiser, x.clone(), sched, time_grid(sched, 64, "uniform-lambda"), method="ms3-pc").samples
+    out = sample(denoiser, x.clone(), sched, first.grid, method="ms3").samples
+    assert float((out - reference).norm(dim=1).mean()) == pytest.approx(first.error, rel=1e-12)
+    assert first.grid.shape == (7,) and torch.all(first.grid[1:] < first.grid[:-1])
