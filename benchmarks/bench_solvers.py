@@ -264,17 +264,68 @@ def figure(rows: list[dict], out: Path) -> None:
     fig.savefig(out / "solvers_error_vs_nfe.png", dpi=110)
 
 
+def markdown_tables(r: dict) -> str:
+    """The summary, per-panel and stochastic tables of BENCHMARKS.md, from the results dict."""
+    out: list[str] = []
+    emit = out.append
+    emit("| schedule | target | NFE | ours (solver, grid) | error | best anchor, Karras-7/uniform-λ | error | ratio "
+         "| best anchor incl. stop-10 grids | error | ratio |")
+    emit("|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in r["summary"]:
+        emit(f"| {s['schedule']} | {s['target']} | {s['nfe']} | {s['ours']}, {s['ours_grid']} | {s['ours_error']:.3g} "
+             f"| {s['anchor_standard_grid']} | {s['anchor_standard_error']:.3g} | **{s['ratio_standard']:.2f}** "
+             f"| {s['anchor_any_grid']} | {s['anchor_any_error']:.3g} | {s['ratio_any']:.2f} |")
+    rows = r["deterministic"]
+    best = {}
+    for x in rows:
+        k = (x["schedule"], x["target"], x["sampler"], x["nfe_budget"])
+        if k not in best or x["error"] < best[k]["error"]:
+            best[k] = x
+    for panel in sorted({k[:2] for k in best}):
+        budgets = sorted({k[3] for k in best if k[:2] == panel})
+        emit(f"\n{panel[0]}, {panel[1]} (best grid per sampler):\n")
+        emit("| sampler | " + " | ".join(f"NFE {b}" for b in budgets) + " |")
+        emit("|---|" + "---|" * len(budgets))
+        for sampler in sorted({k[2] for k in best if k[:2] == panel}):
+            cells = []
+            for b in budgets:
+                x = best.get((*panel, sampler, b))
+                cells.append(f"{x['error']:.3g}" if x else "")
+            emit(f"| {sampler} | " + " | ".join(cells) + " |")
+    if "stochastic" in r:
+        emit("")
+        sb = {}
+        for x in r["stochastic"]:
+            k = (x["target"], x["sampler"], x["nfe"])
+            if k not in sb or x["mmd2"] < sb[k]["mmd2"]:
+                sb[k] = x
+        for f in r["stochastic_floor"]:
+            emit(f"floor {f['target']}: {f['floor_mean']:.2g} ± {f['floor_sd']:.2g} (n = {f['n']})")
+        for target in sorted({k[0] for k in sb}):
+            nfes = sorted({k[2] for k in sb if k[0] == target})
+            emit(f"\n{target}:\n\n| sampler (ρ = 1 / η = 1) | " + " | ".join(f"NFE {n}" for n in nfes) + " |")
+            emit("|---|" + "---|" * len(nfes))
+            for sampler in sorted({k[1] for k in sb if k[0] == target}):
+                cells = [f"{sb[(target, sampler, n)]['mmd2']:.2g}" if (target, sampler, n) in sb else "" for n in nfes]
+                emit(f"| {sampler} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer samples, NFE 10 and 20 only")
     parser.add_argument("--no-stochastic", action="store_true")
+    parser.add_argument("--nfe", type=str, default=None, help="NFE budgets, comma-separated (default: NFES)")
+    parser.add_argument("--samples", type=int, default=None, help="start points of the 2-D target (16-D: half)")
+    parser.add_argument("--stochastic-nfe", type=str, default="10,20,50,100")
+    parser.add_argument("--stochastic-samples", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     kd = kdiffusion()
-    nfes = (10, 20) if args.quick else NFES
-    targets = [("2-D 8-comp", mixture_2d_8(), 500 if args.quick else 2000),
-               ("16-D 4-comp", mixture_16d(), 250 if args.quick else 1000)]
+    nfes = tuple(int(v) for v in args.nfe.split(",")) if args.nfe else ((10, 20) if args.quick else NFES)
+    n2 = args.samples or (500 if args.quick else 2000)
+    targets = [("2-D 8-comp", mixture_2d_8(), n2), ("16-D 4-comp", mixture_16d(), n2 // 2)]
     rows = []
     for schedule in ("edm", "vp-linear"):
         for label, mixture, n in targets:
@@ -308,8 +359,8 @@ def main() -> None:
     if not args.no_stochastic:
         stoch, floors = [], []
         for label, mixture in (("2-D 8-comp", mixture_2d_8()), ("16-D 4-comp", mixture_16d())):
-            r, f = stochastic("edm", label, mixture, 2000 if args.quick else 5000, kd,
-                              (10, 20) if args.quick else (10, 20, 50, 100))
+            r, f = stochastic("edm", label, mixture, 2000 if args.quick else args.stochastic_samples, kd,
+                              (10, 20) if args.quick else tuple(int(v) for v in args.stochastic_nfe.split(",")))
             stoch += r
             floors.append(f)
         results["stochastic"], results["stochastic_floor"] = stoch, floors
@@ -319,6 +370,7 @@ def main() -> None:
             print(f"STOCH floor {f['target']}: oracle vs oracle MMD2 {f['floor_mean']:.2g} +- {f['floor_sd']:.2g}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "solvers.json").write_text(json.dumps(results, indent=2))
+    (args.out / "solvers.md").write_text(markdown_tables(results) + "\n")
     figure(rows, args.out)
 
 

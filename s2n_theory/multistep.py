@@ -122,7 +122,13 @@ def _psi_numeric(j: int) -> tuple[Callable, Callable]:
     closed = sp.expand(closed.subs(sp.exp(-Z), 1 + em1))
     closed_fn = sp.lambdify([Z, em1], closed, modules="numpy")
     series_coeffs = [float(psi_series(j).coeff(Z, m)) for m in range(SERIES_TERMS + 1)]
-    series_fn = np.polynomial.polynomial.Polynomial(series_coeffs)
+
+    def series_fn(z: np.ndarray) -> np.ndarray:  # Horner, highest power first
+        out = np.zeros_like(z)
+        for c in reversed(series_coeffs):
+            out = out * z + c
+        return out
+
     return (lambda z: closed_fn(z, np.expm1(-z))), series_fn
 
 
