@@ -39,6 +39,7 @@ from .plotting import SAVE_DPI, panel_grid, plain_log_axis
 from .sampling.engine import sample
 from .sampling.forward import simulate_forward
 from .sampling.grids import time_grid
+from .sampling.solvers import get_solver
 from .schedule_spec import get_schedule
 from .symbols import T
 
@@ -228,10 +229,11 @@ def error_vs_nfe(
     rows = []
     for method in methods:
         for budget in nfes:
-            # exact/euler: one call per step + final denoise; heun: two per step except the last, + final.
-            steps = budget - 1 if method != "heun" else budget // 2
-            if steps < 1:
+            # The solver's own NFE count per step, plus the final denoising call.
+            solver = get_solver(method)
+            if solver.nfe(1) + 1 > budget:
                 continue
+            steps = solver.steps_for_nfe(budget - 1)
             result = sample(denoiser, x_start, sched, time_grid(sched, steps, grid_kind), method=method)
             error = float((result.samples - reference).abs().mean())
             rows.append({"schedule": sched.name, "method": method, "grid": grid_kind, "steps": steps,

@@ -22,7 +22,7 @@ LAYERS = [
     {"schedule", "builtin_schedules", "schedule_spec"},
     # the theory's derivations (and the one place a schedule becomes numbers)
     {"forward", "numeric_schedule", "inference", "backward", "cv_model", "snspace", "information", "distributions",
-     "objectives", "recipes",
+     "objectives", "recipes", "multistep",
      "distribution_spec", "gaussian_mixture"},
     # numerics built on the derivations
     {"interop", "sampling", "metrics", "digits", "named_mixtures"},

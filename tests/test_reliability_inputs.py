@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 import s2n_theory.cli  # noqa: F401 - registers the commands
-from s2n_theory import forward, get_schedule
+from s2n_theory import forward
 from s2n_theory.builtin_schedules import BUILTINS
 from s2n_theory.cli import app
 from s2n_theory.cli.info import _evaluate
@@ -27,7 +27,7 @@ from s2n_theory.errors import S2NError, ScheduleError, SpecError
 from s2n_theory.expressions import parse_expression
 from s2n_theory.information import information
 from s2n_theory.numeric_schedule import compile_schedule
-from s2n_theory.schedule_spec import read_spec_file
+from s2n_theory.schedule_spec import get_schedule, read_spec_file
 from s2n_theory.symbols import S, T
 from s2n_theory.verification import normal_form, prove
 

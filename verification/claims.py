@@ -17,7 +17,7 @@ from typing import Any
 
 import sympy as sp
 
-from s2n_theory import backward, cv_model, forward, information, objectives, snspace
+from s2n_theory import backward, cv_model, forward, information, multistep, objectives, snspace
 from s2n_theory.backward import DELTA, GAMMA, RHO
 from s2n_theory.forward import MU, V
 from s2n_theory.schedule import Schedule
@@ -214,6 +214,32 @@ _claim(
     ("s2n_theory.backward.parametric_step_coefficients", "s2n_theory.backward.parametric_x0"),
     "S2N paper, Corollary 1 (the idea; γ, δ are this toolkit's parameterization)",
     lambda s: _pair(("c_x", "c_theta", "c_noise"), backward.parametric_step_coefficients(s, RHO, GAMMA, DELTA)),
+)
+
+_claim(
+    "B5", "backward", "Multistep exponential integrators for every ρ",
+    r"x_s=\frac{\sigma_s}{\sigma_t}e^{-\rho^2h}x_t+\alpha_s\sum_{i<k}\Big(\sum_j L_{ij}\,\psi_j\big((1+\rho^2)h\big)"
+    r"\Big)\hat x_0^{(i)}+\sigma_s\sqrt{1-e^{-2\rho^2h}}\,\xi,\qquad "
+    r"\psi_j(z)=\int_0^1 z\,e^{-z(1-u)}u^j\,\mathrm du",
+    "Replacing the frozen x̂_0 of B3 by the polynomial in half log-SNR through the last k evaluations and "
+    "integrating it exactly against the step's kernel (1+ρ²) e^{-(1+ρ²)(h-τ)} gives closed-form weights "
+    "α_s Σ_j L_ij ψ_j((1+ρ²)h) (L_ij: Lagrange coefficients of the nodes), evaluated stably for small h by series. "
+    "The x_t and noise terms are those of B3. k = 2 at ρ = 0 is DPM-Solver++(2M) (exact-integral form) and at "
+    "ρ = 1 SDE-DPM-Solver++(2M).",
+    ASSUME_SCHEDULE + "; ρ constant on the step; previous evaluations at known λ",
+    ("s2n_theory.multistep.weights", "s2n_theory.multistep.moment", "s2n_theory.multistep.psi"),
+    "Lu et al. 2022 (DPM-Solver++), Section 4; Zhang & Chen 2022 (DEIS); Zhao et al. 2023 (UniPC, corrector)",
+    lambda s: {f"psi_{j}(z)": multistep.psi(j) for j in range(3)},
+)
+_claim(
+    "B6", "backward", "Order of the multistep integrators",
+    r"\hat x_0(\tau)\in\mathbb P_{k-1}\ \Rightarrow\ \text{the }k\text{-node step is exact};\qquad "
+    r"\text{local error}=O(h^{k+1})\ \text{for smooth }\hat x_0",
+    "The k-node step integrates polynomials of degree below k in λ exactly, so its local error is O(h^{k+1}) for a "
+    "smooth data prediction (deterministic order k; weak order for ρ > 0 with B3's exact noise).",
+    ASSUME_SMOOTH + "; x̂₀ smooth in λ along the path",
+    ("s2n_theory.multistep.weights", "s2n_theory.multistep.lagrange_coefficients"),
+    "Hochbruck & Ostermann 2010 (exponential integrators); Lu et al. 2022 (DPM-Solver++)",
 )
 
 # ---------------------------------------------------------------------------- CV model (C)

@@ -23,6 +23,7 @@ from . import (  # noqa: F401 - importing a module registers its checks
     inference_checks,  # P1-P3
     information_checks,  # I1-I5
     montecarlo_checks,  # M1-M4
+    multistep_checks,  # B5-B6 (+ multistep orders under M4)
     objective_checks,  # W1-W3
     snspace_checks,  # S1-S3
 )
@@ -30,7 +31,7 @@ from .cache import Cache
 from .registry import LEVELS, REGISTRY, Check, CheckResult
 from .runner import run_tasks
 
-CHECK_MODULES = (forward_checks, inference_checks, backward_checks, cv_checks, snspace_checks, information_checks,
+CHECK_MODULES = (forward_checks, inference_checks, backward_checks, multistep_checks, cv_checks, snspace_checks, information_checks,
                  objective_checks, export_checks, montecarlo_checks, gpu_check)
 """The check modules in report order."""
 

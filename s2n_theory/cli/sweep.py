@@ -39,7 +39,8 @@ def sweep(
     grid: list[str] = typer.Option(None, "--grid", help="Grid kinds: uniform-t, uniform-lambda, karras."),
     exponent: list[str] = typer.Option(None, "--exponent", help="Karras grid exponents."),
     nfe: list[str] = typer.Option(None, "--nfe", help="Target NFE values (comma-separated or repeated)."),
-    method: list[str] = typer.Option(None, "--method", help="exact, euler, heun."),
+    method: list[str] = typer.Option(None, "--method", help="Solvers (s2n_theory.sampling.SOLVERS): exact, euler, "
+                                     "heun, ms2, ms3, ms4, ms2-pc, ms3-pc, ms2-midpoint."),
     rho: list[str] = typer.Option(None, "--rho", help="Stochasticity values."),
     gamma: list[str] = typer.Option(None, "--gamma", help="B4 gamma values."),
     delta: list[str] = typer.Option(None, "--delta", help="B4 delta values."),

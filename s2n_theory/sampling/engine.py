@@ -1,44 +1,37 @@
-"""One device-agnostic torch sampling engine for the whole ρ-family (docs/theory.md).
+"""One device-agnostic torch sampling engine for the whole ρ-family (claims B2–B6).
 
 ``sample(denoiser, x, schedule, grid, method=…, rho=…, gamma=…, delta=…)`` runs from
-``grid[0]`` (noise end) to ``grid[-1]`` with ``denoiser(x, t) -> x̂₀``:
+``grid[0]`` (noise end) to ``grid[-1]`` with ``denoiser(x, t) -> x̂₀``. ``method`` names an
+entry of the solver registry :data:`~s2n_theory.sampling.solvers.SOLVERS` (``exact``,
+``euler``, ``heun``, the multistep ``ms2``/``ms3``/``ms4`` and their ``-pc`` correctors, …).
 
-* ``exact``: the exact inference step B3 with B4's γ, δ (x̂₀ frozen on each step);
-* ``euler``: Euler–Maruyama on the data-prediction SDE B2, with γ, δ;
-* ``heun``: Heun's second-order method on the probability-flow ODE (ρ = 0), Euler on
-  the last step.
-
-Every step of every method is affine in (x, x̂₀, ξ): x_s = A x + B x̂₀ + C ξ. The
-coefficients come from the verified symbolic derivations in
-:mod:`s2n_theory.backward` (lambdified once per schedule), are evaluated for the whole
-grid in float64 before the loop, and the loop itself only does tensor arithmetic,
-so the same code runs on CPU and CUDA, in float32 or float64, for any batch shape.
+Every step of every solver is affine in (x, the recent x̂₀ evaluations, ξ) (see
+:mod:`~s2n_theory.sampling.solvers.base`). The solver builds the coefficients of the whole grid
+in float64 from the verified symbolic derivations before the loop; the loop itself only does
+tensor arithmetic, so the same code runs on CPU and CUDA, in float32 or float64, for any batch
+shape. B4's γ is applied to every evaluation, x̂₀_γ = (1 + γ) x_θ − γ x/α_t, and δ scales
+the noise columns of the table.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import sympy as sp
 import torch
 
-from .. import backward
-from ..arrays import compile_expression
 from ..errors import S2NError
 from ..schedule import Schedule
-from ..symbols import S, T
+from .coefficients import Rho, _drift_coefficients, _exact_coefficients, prediction_transform  # noqa: F401
 from .noise import draw_normal
+from .solvers import SOLVERS, get_solver
 from .validation import FiniteWatch, check_denoiser_output, check_sample_arguments
 
-METHODS = ("exact", "euler", "heun")
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Rho = float | Callable[[Any], Any]
+METHODS = tuple(SOLVERS)
+"""Names of the registered solvers at import time (the registry itself is :data:`SOLVERS`)."""
 
-_X, _X0 = sp.Symbol("x", real=True), sp.Symbol("x0", real=True)
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -49,63 +42,18 @@ class SampleResult:
     nfe: int
 
 
-@functools.lru_cache(maxsize=64)
-def _exact_coefficients(schedule: Schedule) -> Callable[..., Any]:
-    """B4 step coefficients (c_x, c_θ, c_ξ) as numpy functions of (t, s, ρ, γ, δ)."""
-    coefficients = backward.parametric_step_coefficients(schedule, backward.RHO, backward.GAMMA, backward.DELTA)
-    args = [T, S, backward.RHO, backward.GAMMA, backward.DELTA]
-    compiled = [compile_expression(args, c) for c in coefficients]
-    return lambda *values: [f(*values) for f in compiled]
+def step_table(schedule: Schedule, grid: torch.Tensor, method: str, rho: Rho = 0.0, delta: float = 0.0) -> np.ndarray:
+    """The solver's per-step coefficient table for ``grid``, float64 (layout: ``SOLVERS[method].layout``).
 
-
-@functools.lru_cache(maxsize=64)
-def _drift_coefficients(schedule: Schedule) -> Callable[..., Any]:
-    """B2 drift with B4's x̂₀_γ, as d = a x + b x_θ, and the noise scale c: numpy functions of (t, ρ, γ)."""
-    x0_gamma = backward.parametric_x0(_X, _X0, schedule.alpha, backward.GAMMA)
-    drift = sp.expand(backward.drift_from_x0(schedule, _X, x0_gamma, backward.RHO))
-    parts = [sp.diff(drift, _X), sp.diff(drift, _X0), backward.noise_scale_data_form(schedule, backward.RHO)]
-    args = [T, backward.RHO, backward.GAMMA]
-    compiled = [compile_expression(args, p) for p in parts]
-    return lambda *values: [f(*values) for f in compiled]
-
-
-def _rho_values(rho: Rho, times: np.ndarray) -> np.ndarray:
-    values = np.asarray(rho(times) if callable(rho) else np.full_like(times, float(rho)), dtype=np.float64)
-    values = np.broadcast_to(values, times.shape)
-    if np.any(~np.isfinite(values)) or np.any(values < 0):
-        raise S2NError("rho must be finite and >= 0 on the grid")
-    return values
-
-
-def step_table(schedule: Schedule, grid: torch.Tensor, method: str, rho: Rho = 0.0, gamma: float = 0.0,
-               delta: float = 0.0) -> np.ndarray:
-    """Per-step affine coefficients, shape (n, 5), float64.
-
-    Columns (A, B, C, A₂, B₂): a step is x_s = A x + B x̂₀ + C ξ. For ``heun`` (A, B) is the
-    Euler predictor and (A₂, B₂) = −Δt (a, b) is the slope at the step's end, with the ODE
-    drift d = a x + b x̂₀ (B2 at ρ = 0). ρ(t) is evaluated at each step's midpoint for
-    ``exact`` and at its start for ``euler``.
+    For the single-evaluation solvers a row is (A, B, C): x_s = A x + B x̂₀ + C ξ; ρ(t) is taken
+    at each step's midpoint (``exact``, multistep) or start (``euler``).
     """
     times = grid.detach().cpu().double().numpy()
-    t, s = times[:-1], times[1:]
-    table = np.zeros((len(t), 5))
-    if method == "exact":
-        rho_k = _rho_values(rho, 0.5 * (t + s))
-        table[:, :3] = np.stack(_exact_coefficients(schedule)(t, s, rho_k, gamma, delta), axis=1)
-        return table
-    rho_k = _rho_values(rho, t) if method == "euler" else np.zeros_like(t)
-    a, b, c = _drift_coefficients(schedule)(t, rho_k, gamma)
-    dt = t - s
-    table[:, 0], table[:, 1], table[:, 2] = 1.0 - a * dt, -b * dt, (1.0 + delta) * c * np.sqrt(dt)
-    if method == "heun":
-        a_end, b_end, _ = _drift_coefficients(schedule)(s, np.zeros_like(s), gamma)
-        table[:, 3], table[:, 4] = -a_end * dt, -b_end * dt
-    return table
+    return get_solver(method).coefficients(schedule, times, rho, delta)
 
 
 def _check(x: torch.Tensor, grid: torch.Tensor, method: str, rho: Rho, schedule: Schedule) -> None:
-    if method not in METHODS:
-        raise S2NError(f"unknown method {method!r} (choose {', '.join(METHODS)})")
+    solver = get_solver(method)
     if grid.ndim != 1 or grid.numel() < 2:
         raise S2NError("grid must be a 1-D tensor of at least two times")
     times = grid.detach().cpu().double()
@@ -113,10 +61,30 @@ def _check(x: torch.Tensor, grid: torch.Tensor, method: str, rho: Rho, schedule:
         raise S2NError("grid must be strictly decreasing (noise end first)")
     if times[-1] < schedule.t_min or times[0] > schedule.t_max:
         raise S2NError(f"grid [{float(times[-1]):g}, {float(times[0]):g}] leaves the schedule's domain")
-    if method == "heun" and (callable(rho) or float(rho) != 0.0):
-        raise S2NError("heun integrates the probability-flow ODE: rho must be 0")
+    solver.check_rho(rho)
     if not torch.is_floating_point(x):
         raise S2NError("x must be a floating-point tensor")
+
+
+def _plan(table: np.ndarray, method: str) -> list[tuple]:
+    """Per step: (A, [(j, B_j) ≠ 0], C, corrector or None) as Python floats, the cheapest scalars for torch."""
+    lay = get_solver(method).layout
+    plan = []
+    for row in table.tolist():
+        weights = [(j, w) for j, w in enumerate(row[lay.b]) if w != 0.0]
+        corrector = None
+        if lay.corrector and row[lay.flag] != 0.0:
+            corrector = (row[lay.corrector_a], row[lay.corrector_p], row[lay.corrector_c],
+                         [(j, w) for j, w in enumerate(row[lay.corrector_b]) if w != 0.0])
+        plan.append((row[lay.a], weights, row[lay.c], corrector))
+    return plan
+
+
+def _combine(a: float, x: torch.Tensor, weights: list[tuple[int, float]], values: list[torch.Tensor]) -> torch.Tensor:
+    out = a * x
+    for j, w in weights:
+        out = out.add(values[j], alpha=w)
+    return out
 
 
 def sample(
@@ -144,44 +112,63 @@ def sample(
     check_sample_arguments(x, gamma, delta)  # validation: arguments
     _check(x, grid, method, rho, schedule)
     watch = FiniteWatch()  # validation: denoiser output finite (flags read once, after the loop)
-    table = step_table(schedule, grid, method, rho, gamma, delta)
-    coefficients = table.tolist()  # Python floats: the cheapest scalars for torch arithmetic
-    times = grid.detach().cpu().double().tolist()
+    solver = get_solver(method)
+    table = step_table(schedule, grid, method, rho, delta)
+    plan = _plan(table, method)
+    times_np = grid.detach().cpu().double().numpy()
+    times = times_np.tolist()
+    shift = prediction_transform(schedule, times_np, gamma)
+    shift = None if shift is None else shift.tolist()
     batch = x.shape[0] if x.ndim else 1
+    history_length = solver.layout.history
 
-    def time_tensor(value: float) -> torch.Tensor:
-        return torch.full((batch,), value, dtype=x.dtype, device=x.device)
+    def evaluate(state: torch.Tensor, index: int) -> torch.Tensor:
+        out = denoiser(state, torch.full((batch,), times[index], dtype=state.dtype, device=state.device))
+        out = check_denoiser_output(out, state, index, times[index])  # validation
+        watch.record(out, index, times[index])  # validation
+        if shift is not None:  # B4: x̂₀_γ = (1 + γ) x_θ − γ x/α_t
+            out = (1.0 + gamma) * out + shift[index] * state
+        return out
 
-    stochastic = method != "heun" and bool(np.any(table[:, 2] != 0))
     steps = range(len(times) - 1)
     if progress:
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc=f"sampling ({method})", leave=False)
     nfe = 0
-    last = len(times) - 2
+    history: list[torch.Tensor] = []
+    pending: torch.Tensor | None = None
     for k in steps:
-        a, b, c, a_end, b_end = coefficients[k]
-        x0_hat = check_denoiser_output(denoiser(x, time_tensor(times[k])), x, k, times[k])  # validation
-        watch.record(x0_hat, k, times[k])  # validation
-        nfe += 1
-        if method == "heun" and k < last:
-            predictor = a * x + b * x0_hat
-            x0_end = denoiser(predictor, time_tensor(times[k + 1]))
-            x0_end = check_denoiser_output(x0_end, x, k, times[k + 1])  # validation
-            watch.record(x0_end, k, times[k + 1])  # validation
+        a, weights, c, corrector = plan[k]
+        if pending is None:
+            x0_hat = evaluate(x, k)
             nfe += 1
-            # Trapezoid: x_s = x − Δt (d_start + d_end)/2, with −Δt d_start = (A − 1) x + B x̂₀.
-            x = x + 0.5 * ((a - 1.0) * x + b * x0_hat) + 0.5 * (a_end * predictor + b_end * x0_end)
         else:
-            x = a * x + b * x0_hat
-            if stochastic and c != 0.0:
-                x = x + c * draw_normal(x, generator, step=k)
+            x0_hat, pending = pending, None
+        history = [x0_hat, *history[: history_length - 1]]
+        noise = None
+        if c != 0.0 or (corrector is not None and corrector[2] != 0.0):
+            noise = draw_normal(x, generator, step=k)
+        predicted = _combine(a, x, weights, history)
+        if c != 0.0:
+            predicted = predicted.add(noise, alpha=c)
+        if corrector is None:
+            x = predicted
+        else:
+            a_c, p_c, c_c, weights_c = corrector
+            x0_end = evaluate(predicted, k + 1)
+            nfe += 1
+            x = _combine(a_c, x, weights_c, [x0_end, *history])
+            if p_c != 0.0:
+                x = x.add(predicted, alpha=p_c)
+            if c_c != 0.0:
+                x = x.add(noise, alpha=c_c)
+            if solver.reuse:
+                pending = x0_end
         if callback is not None:
             callback({"step": k, "t": times[k + 1], "x": x, "x0_hat": x0_hat})
     if denoise_final:
-        x = check_denoiser_output(denoiser(x, time_tensor(times[-1])), x, last + 1, times[-1])  # validation
-        watch.record(x, last + 1, times[-1])  # validation
+        x = evaluate(x, len(times) - 1)
         nfe += 1
     watch.verify(x)  # validation: one host sync, after the loop
     return SampleResult(x, nfe)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import S2NError
 from ..named_mixtures import NAMED_MIXTURES
-from ..sampling import GRID_KINDS, METHODS
+from ..sampling import GRID_KINDS, METHODS, get_solver
 from ..schedule_spec import get_schedule
 
 METRICS = ("sw", "mmd", "fd", "fdd")
@@ -167,15 +167,13 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
 def steps_for_nfe(method: str, nfe: int, denoise_final: bool) -> tuple[int, int]:
     """(steps, actual NFE): the most steps whose NFE does not exceed the target (at least one step)."""
     extra = 1 if denoise_final else 0
-    if method == "heun":
-        steps = max(1, (nfe - extra + 1) // 2)
-        return steps, 2 * steps - 1 + extra
-    steps = max(1, nfe - extra)
-    return steps, steps + extra
+    solver = get_solver(method)
+    steps = solver.steps_for_nfe(nfe - extra)
+    return steps, solver.nfe(steps) + extra
 
 
 DROP_REASONS = {
-    "heun": "heun is deterministic (rho != 0 not run)",
+    "deterministic": "deterministic solver such as heun (rho != 0 not run)",
     "delta": "rho = 0 injects no noise (delta != 0 not run)",
     "duplicate": "same run as another combination (e.g. exponents of a non-Karras grid, NFE rounding)",
 }
@@ -202,8 +200,8 @@ def expansion(cfg: SweepConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
     dropped = {reason: 0 for reason in DROP_REASONS}
     for schedule, grid, exponent, nfe, method, rho, gamma, delta, seed in itertools.product(
             cfg.schedules, cfg.grids, cfg.exponents, cfg.nfe, cfg.methods, cfg.rho, cfg.gamma, cfg.delta, cfg.seeds):
-        if method == "heun" and rho != 0.0:
-            dropped["heun"] += 1
+        if rho != 0.0 and get_solver(method).rho_zero_only:
+            dropped["deterministic"] += 1
             continue
         if rho == 0.0 and delta != 0.0:
             dropped["delta"] += 1

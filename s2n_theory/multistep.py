@@ -1,0 +1,174 @@
+"""Multistep exponential integrators for the ρ-family: claims B5 and B6 (derivations).
+
+A step t → s (s < t) of the backward SDE in data-prediction form (B2), written in the
+half log-SNR elapsed since t, τ ∈ [0, h], h = (λ_s − λ_t)/2, has the exact solution
+
+    x_s = (σ_s/σ_t) e^{−ρ² h} x_t + α_s ∫₀^h κ(τ) x̂₀(τ) dτ + σ_s √(1 − e^{−2ρ² h}) ξ,
+    κ(τ) = c e^{−c (h − τ)},  c = 1 + ρ²   (ρ frozen on the step).
+
+B3 freezes x̂₀; B5 replaces x̂₀(τ) by the polynomial through the last k evaluations
+(nodes τ_i = h u_i, u_0 = 0, u_1 = −r_1, u_2 = −r_1 − r_2, …, with r_i the earlier step
+sizes in units of h) and integrates it exactly. Everything reduces to the moments
+
+    M_j(h) = ∫₀^h κ(τ) τ^j dτ = h^j ψ_j(c h),   ψ_j(z) = ∫₀^1 z e^{−z (1 − u)} u^j du,
+
+so the weight of node i is α_s Σ_j L_ij ψ_j(z), with L_ij the coefficient of u^j in the
+Lagrange basis polynomial ℓ_i(u). This module derives M_j, ψ_j, their series at z = 0
+and the Lagrange coefficients with SymPy, and exports stable float64 evaluators
+(closed form through expm1 for z ≥ ``SERIES_BELOW``, the Taylor series below).
+B6 (order) is checked in ``verification/multistep_checks.py``.
+
+Variants: ``midpoint`` freezes the polynomial at τ = h/2 instead of integrating it (the
+weighting of k-diffusion's ``sample_dpmpp_2m``); a corrector adds the node u = 1 (the
+evaluation at the step's end, made anyway for the next step), the UniPC idea.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from .backward import RHO
+
+H = sp.Symbol("h", positive=True)
+"""The step in half log-SNR, (λ_s − λ_t)/2."""
+TAU = sp.Symbol("tau", real=True)
+"""Half log-SNR elapsed since the step's start."""
+U = sp.Symbol("u", real=True)
+"""τ/h."""
+Z = sp.Symbol("z", positive=True)
+"""(1 + ρ²) h."""
+
+MAX_ORDER = 5
+SERIES_BELOW = 0.5
+"""ψ_j uses its series for z < max(SERIES_BELOW, j), where the closed form's terms in 1/z cancel."""
+SERIES_TERMS = 40
+"""Terms of the series: at z ≤ MAX_ORDER the truncation is below 5^41/41! (1e-21)."""
+
+
+def ratio_symbols(count: int) -> tuple[sp.Symbol, ...]:
+    """r_1, …, r_count: earlier step sizes in units of the current one."""
+    return tuple(sp.Symbol(f"r{i}", positive=True) for i in range(1, count + 1))
+
+
+def kernel(rho: sp.Expr = RHO) -> sp.Expr:
+    """κ(τ) = (1 + ρ²) e^{−(1 + ρ²)(h − τ)}: the weight of x̂₀(τ) in the exact step (over α_s)."""
+    c = 1 + rho**2
+    return c * sp.exp(-c * (H - TAU))
+
+
+@functools.lru_cache(maxsize=16)
+def moment(j: int, rho: sp.Expr = RHO) -> sp.Expr:
+    """M_j(h) = ∫₀^h κ(τ) τ^j dτ in closed form (SymPy's integral, simplified)."""
+    return sp.simplify(sp.integrate(sp.expand(kernel(rho) * TAU**j), (TAU, 0, H)))
+
+
+@functools.lru_cache(maxsize=16)
+def psi(j: int) -> sp.Expr:
+    """ψ_j(z) = ∫₀^1 z e^{−z(1−u)} u^j du in closed form, so that M_j(h) = h^j ψ_j((1 + ρ²) h)."""
+    return sp.simplify(sp.integrate(Z * sp.exp(-Z * (1 - U)) * U**j, (U, 0, 1)))
+
+
+@functools.lru_cache(maxsize=16)
+def psi_series(j: int, terms: int = SERIES_TERMS) -> sp.Expr:
+    """The Taylor polynomial of ψ_j at z = 0 with ``terms`` terms (z¹ … z^terms)."""
+    return sp.series(psi(j), Z, 0, terms + 1).removeO()
+
+
+def nodes(order: int, ratios: Sequence[sp.Expr] | None = None, corrector: bool = False) -> list[sp.Expr]:
+    """The normalised nodes u_i = τ_i/h: [1 (corrector only)], 0, −r_1, −r_1 − r_2, …"""
+    ratios = ratio_symbols(order - 1) if ratios is None else ratios
+    points = [sp.Integer(0)]
+    for r in ratios[: order - 1]:
+        points.append(points[-1] - r)
+    return ([sp.Integer(1)] if corrector else []) + points
+
+
+def lagrange_coefficients(points: Sequence[sp.Expr]) -> list[list[sp.Expr]]:
+    """L[i][j]: the coefficient of u^j in the Lagrange basis polynomial of node i."""
+    rows = []
+    for i, ui in enumerate(points):
+        basis = sp.Integer(1)
+        for m, um in enumerate(points):
+            if m != i:
+                basis *= (U - um) / (ui - um)
+        poly = sp.Poly(sp.expand(basis), U)
+        rows.append([sp.factor(poly.coeff_monomial(U**j)) for j in range(len(points))])
+    return rows
+
+
+def weights(points: Sequence[sp.Expr], midpoint: bool = False) -> list[sp.Expr]:
+    """The weight of each node (over α_s) as a closed form in z, the ratios and ρ-free ψ_j.
+
+    ``midpoint``: ψ_0(z) ℓ_i(1/2) (polynomial frozen at the step's middle), else Σ_j L_ij ψ_j(z).
+    """
+    table = lagrange_coefficients(points)
+    if midpoint:
+        return [psi(0) * sum(c * sp.Rational(1, 2) ** j for j, c in enumerate(row)) for row in table]
+    return [sum(c * psi(j) for j, c in enumerate(row)) for row in table]
+
+
+# ---------------------------------------------------------------------- numeric evaluation
+@functools.lru_cache(maxsize=16)
+def _psi_numeric(j: int) -> tuple[Callable, Callable]:
+    """(closed form, series) of ψ_j as numpy functions; the closed form's 1 − e^{−z} goes through expm1."""
+    closed = sp.expand(psi(j))
+    # ψ_j = P_j(1/z) + Q_j(1/z) e^{−z}; writing e^{−z} = 1 + expm1(−z) keeps every term of size O(1)
+    # when z is moderate, and the series takes over where the polynomial parts would cancel.
+    em1 = sp.Symbol("em1")
+    closed = sp.expand(closed.subs(sp.exp(-Z), 1 + em1))
+    closed_fn = sp.lambdify([Z, em1], closed, modules="numpy")
+    series_coeffs = [float(psi_series(j).coeff(Z, m)) for m in range(SERIES_TERMS + 1)]
+
+    def series_fn(z: np.ndarray) -> np.ndarray:  # Horner, highest power first
+        out = np.zeros_like(z)
+        for c in reversed(series_coeffs):
+            out = out * z + c
+        return out
+
+    return (lambda z: closed_fn(z, np.expm1(-z))), series_fn
+
+
+def psi_values(j: int, z: np.ndarray) -> np.ndarray:
+    """ψ_j(z) in float64 for z ≥ 0: the series below max(``SERIES_BELOW``, j), the closed form above."""
+    z = np.asarray(z, dtype=np.float64)
+    closed, series = _psi_numeric(j)
+    small = z < max(SERIES_BELOW, float(j))
+    out = np.empty_like(z)
+    out[small] = series(z[small])
+    big = ~small
+    if np.any(big):
+        out[big] = closed(z[big])
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _lagrange_numeric(order: int, corrector: bool) -> Callable:
+    """Numpy function (r_1, …) → array L[i][j] for ``order`` past nodes (+ the corrector node)."""
+    ratios = ratio_symbols(max(order - 1, 0))
+    table = lagrange_coefficients(nodes(order, ratios, corrector))
+    fn = sp.lambdify(list(ratios), table, modules="numpy")
+    return fn
+
+
+def node_weights(order: int, z: np.ndarray, ratios: np.ndarray, corrector: bool = False,
+                 midpoint: bool = False) -> np.ndarray:
+    """Weights (over α_s) of each node for many steps at once: shape (steps, nodes).
+
+    ``z`` = (1 + ρ²) h per step, ``ratios`` shape (steps, ≥ order − 1): r_i = h_{n−i}/h_n.
+    """
+    z = np.atleast_1d(np.asarray(z, dtype=np.float64))
+    n_nodes = order + (1 if corrector else 0)
+    ratios = np.asarray(ratios, dtype=np.float64).reshape(len(z), -1)
+    entries = _lagrange_numeric(order, corrector)(*(ratios[:, i] for i in range(order - 1)))
+    table = np.empty((len(z), n_nodes, n_nodes))
+    for i in range(n_nodes):
+        for j in range(n_nodes):
+            table[:, i, j] = entries[i][j]  # constants broadcast over the steps
+    if midpoint:
+        return psi_values(0, z)[:, None] * (table @ (0.5 ** np.arange(n_nodes)))
+    psis = np.stack([psi_values(j, z) for j in range(n_nodes)], axis=1)
+    return np.einsum("sij,sj->si", table, psis)

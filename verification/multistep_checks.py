@@ -1,0 +1,352 @@
+"""Checks of the multistep exponential integrators: B5 (the step), B6 (its order), and their orders measured.
+
+B5 (symbolic, general schedule and built-ins): the moments M_j(h) = ∫₀^h κ τ^j dτ solve
+their defining ODE dM_j/dh = c h^j − c M_j with M_j(0) = 0 (so the closed form is the
+integral) and equal h^j ψ_j(c h); on the schedule itself, the step's mean with x̂₀ a
+polynomial in λ solves B2's mean ODE (exact integration in λ, ρ frozen); the one-node step
+is B3; the two-node steps are the published DPM-Solver++(2M) formulas written out by hand
+(exact integral at ρ = 0 and ρ = 1, and the midpoint weighting).
+B5 (numeric): the solvers' grid tables equal α_s × the symbolic weights at 30 digits,
+including steps far smaller than the series switch.
+B6 (symbolic, general; schedule-free identities in λ-time): with k nodes the weights
+reproduce every polynomial of degree < k exactly, and the residual on the first polynomial
+they miss is O(h^{k+1}) (series in h, for symbolic step ratios r_i and ρ); the corrector
+(k + 1 nodes) one order more.
+M4 (numeric, built-ins): the one-step error of every multistep solver on the exact mixture
+oracle (history taken from a fine reference path) falls like h^{k+1}; the global orders
+(ODE, with warm-up) and the weak order at ρ = 1 (exact moments of the scheme for Gaussian
+data, no sampling error) are fitted on doubling step counts.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+import torch
+
+from s2n_theory import backward, multistep
+from s2n_theory.backward import RHO
+from s2n_theory.forward import X
+from s2n_theory.gaussian_mixture import GaussianMixture
+from s2n_theory.multistep import H, Z
+from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.sampling import NoiseSource, sample, time_grid
+from s2n_theory.sampling.solvers import SOLVERS, Multistep
+from s2n_theory.schedule import Schedule
+from s2n_theory.symbols import S, T
+
+from .montecarlo_checks import ORDER_TOLERANCE, fitted_order, mixture_2d
+from .prove import prove_identities
+from .registry import Outcome, claim_check
+
+COEFFICIENTS = tuple(sp.Symbol(f"a{j}", real=True) for j in range(3))
+"""x̂₀(τ) = a0 + a1 τ + a2 τ²: a polynomial in half log-SNR for the on-schedule mean ODE."""
+
+RANGES = {H: (0.01, 2.0), Z: (0.01, 5.0), RHO: (0.0, 2.0), X: (-3.0, 3.0),
+          **{sym: (-2.0, 2.0) for sym in COEFFICIENTS},
+          **{sym: (0.3, 3.0) for sym in multistep.ratio_symbols(4)}}
+
+
+def _psi_at(j: int, value: sp.Expr) -> sp.Expr:
+    return multistep.psi(j).subs(Z, value)
+
+
+def moment_identities() -> list[tuple[str, sp.Expr, sp.Expr]]:
+    """M_j solves dM/dh = c h^j − c M, M(0) = 0 (so it is the integral), and M_j = h^j ψ_j(c h)."""
+    c = 1 + RHO**2
+    identities = []
+    for j in range(4):
+        m = multistep.moment(j)
+        identities += [
+            (f"M_{j}: dM/dh = c h^j - c M", sp.diff(m, H), c * H**j - c * m),
+            (f"M_{j}(0) = 0", m.subs(H, 0), 0),
+            (f"M_{j} = h^j psi_{j}((1 + rho^2) h)", m, H**j * _psi_at(j, c * H)),
+        ]
+    return identities
+
+
+def schedule_identities(schedule: Schedule) -> list[tuple[str, sp.Expr, sp.Expr]]:
+    """On the schedule: the step's mean with x̂₀ quadratic in λ solves B2's mean ODE; one node is B3."""
+    # With x̂₀(τ) = Σ a_j τ^j (τ = half log-SNR elapsed since t), the step's mean
+    # m(s) = c_x x + α_s Σ a_j M_j(h(s)) solves the B2 mean ODE backward from m(t) = x.
+    h_s = backward.step_h(schedule)
+    c_x, c_x0, _ = backward.exact_step_coefficients(schedule, RHO)
+    alpha_s = schedule.at(schedule.alpha, S)
+    mean = c_x * X + alpha_s * sum(a * multistep.moment(j).subs(H, h_s) for j, a in enumerate(COEFFICIENTS))
+    x0_of_s = sum(a * h_s**j for j, a in enumerate(COEFFICIENTS))
+    placeholder = sp.Dummy("y")
+    drift_s = schedule.at(backward.drift_from_x0(schedule, placeholder, X, RHO), S)  # X stands for x̂₀ here
+    drift_s = drift_s.subs(X, x0_of_s).subs(placeholder, mean)
+    dlam_s = schedule.at(schedule.dlog_snr, S)
+    return [
+        ("mean ODE in lambda-time with x0_hat quadratic in lambda", sp.diff(mean, S) / dlam_s, drift_s / dlam_s),
+        ("initial mean at s = t", mean.subs(S, T), X),
+        ("one node is B3", alpha_s * multistep.weights(multistep.nodes(1))[0].subs(Z, (1 + RHO**2) * h_s), c_x0),
+    ]
+
+
+def special_case_identities() -> list[tuple[str, sp.Expr, sp.Expr]]:
+    """The published DPM-Solver++(2M) steps, written out by hand (D1 = (D0 − D_prev)/r)."""
+    r = multistep.ratio_symbols(1)[0]
+    w0, w1 = multistep.weights(multistep.nodes(2))
+    m0, m1 = multistep.weights(multistep.nodes(2), midpoint=True)
+    ode_d1 = (sp.exp(-H) - 1) / H + 1  # exact integral of the linear interpolant, ρ = 0
+    sde_d1 = (1 - sp.exp(-2 * H)) / (-2 * H) + 1  # the same at ρ = 1 (c = 2)
+    return [
+        ("rho = 0, 2 nodes: current", w0.subs(Z, H), 1 - sp.exp(-H) + ode_d1 / r),
+        ("rho = 0, 2 nodes: previous", w1.subs(Z, H), -ode_d1 / r),
+        ("rho = 1, 2 nodes: current", w0.subs(Z, 2 * H), 1 - sp.exp(-2 * H) + sde_d1 / r),
+        ("rho = 1, 2 nodes: previous", w1.subs(Z, 2 * H), -sde_d1 / r),
+        ("midpoint, 2 nodes: current", m0, (1 - sp.exp(-Z)) * (1 + 1 / (2 * r))),
+        ("midpoint, 2 nodes: previous", m1, -(1 - sp.exp(-Z)) / (2 * r)),
+    ]
+
+
+@claim_check("B5", "symbolic", "multistep step: exact λ-integral of the Lagrange x̂₀ (moments, mean ODE, known cases)")
+def check_b5(schedule: Schedule, level: str) -> Outcome:
+    identities = moment_identities() + schedule_identities(schedule) + special_case_identities()
+    return prove_identities(identities, schedule, RANGES, level)
+
+
+def _exactness_identities(order: int, corrector: bool) -> list[tuple[str, sp.Expr, sp.Expr]]:
+    points = multistep.nodes(order, corrector=corrector)
+    rows = multistep.lagrange_coefficients(points)
+    count = len(points)
+    label = f"{order} nodes" + (" + corrector" if corrector else "")
+    identities = []
+    for m in range(count):
+        # Σ_i w_i u_i^m with w_i = Σ_j L_ij ψ_j must be ψ_m, for ψ_j arbitrary: compare each ψ_j's coefficient.
+        for j in range(count):
+            coefficient = sum(row[j] * p**m for row, p in zip(rows, points, strict=True))
+            identities.append((f"{label}: exact for tau^{m}, psi_{j} term", coefficient, 1 if j == m else 0))
+    # First missed monomial τ^count: the residual h^count (ψ_count(c h) − Σ_i w_i u_i^count) is O(h^{count+1}).
+    # ψ_j are entire: with their Taylor polynomials (from the closed forms) the low powers of h are exact.
+    c = 1 + RHO**2
+    weights = [sum(coef * multistep.psi_series(j, count + 2) for j, coef in enumerate(row)) for row in rows]
+    residual = H**count * (multistep.psi_series(count, count + 2)
+                           - sum(w * p**count for w, p in zip(weights, points, strict=True)))
+    residual = sp.expand(residual.subs(Z, c * H))
+    # Each Taylor coefficient is a rational function of the ratios and ρ: SymPy's cancel decides it.
+    for power in range(count + 1):
+        identities.append((f"{label}: residual on tau^{count} has no h^{power} term",
+                           sp.cancel(residual.coeff(H, power)), 0))
+    identities.append((f"{label}: its h^{count + 1} term is c times the integral of the node polynomial",
+                       sp.cancel(residual.coeff(H, count + 1) - c * _leading_constant(points)), 0))
+    return identities
+
+
+def _leading_constant(points: list[sp.Expr]) -> sp.Expr:
+    """∫₀^1 Π_i (u − u_i) du: τ^n minus its interpolant is the node polynomial (n = number of nodes)."""
+    u = multistep.U
+    return sp.integrate(sp.expand(sp.prod([u - p for p in points])), (u, 0, 1))
+
+
+@claim_check("B6", "symbolic", "k-node step exact for x̂₀ of degree < k in λ, local error O(h^{k+1})", concrete=False)
+def check_b6(schedule: Schedule, level: str) -> Outcome:
+    identities = []
+    for order in (1, 2, 3, 4):
+        identities += _exactness_identities(order, corrector=False)
+    for order in (1, 2, 3):
+        identities += _exactness_identities(order, corrector=True)
+    return prove_identities(identities, schedule, RANGES, level)
+
+
+# ---------------------------------------------------------------------- numeric: tables and orders
+MULTISTEP = tuple(name for name, solver in SOLVERS.items() if isinstance(solver, Multistep))
+
+
+def _mp_weights(order: int, z: float, ratios: list[float], corrector: bool, midpoint: bool) -> list[sp.Expr]:
+    """The symbolic weights at one (z, r) to 30 digits (evalf raises its working precision through cancellations)."""
+    w = multistep.weights(multistep.nodes(order, corrector=corrector), midpoint=midpoint)
+    subs = {Z: sp.Float(z, 40), **{sym: sp.Float(v, 40) for sym, v in zip(multistep.ratio_symbols(order - 1),
+                                                                        ratios, strict=False)}}
+    return [wi.evalf(30, subs=subs) for wi in w]
+
+
+@claim_check("B5", "numeric", "solver tables (every multistep entry) equal α_s × the symbolic weights", general=False)
+def check_b5_tables(schedule: Schedule, level: str) -> Outcome:
+    rng = np.random.default_rng(55)
+    num = compile_schedule(schedule, "numpy")
+    worst = 0.0
+    count = 0
+    for kind, n in (("uniform-lambda", 12), ("karras", 9), ("uniform-lambda", 4000)):
+        grid = time_grid(schedule, n, kind)
+        times = grid.numpy()
+        lam = num.log_snr(times)
+        h = 0.5 * (lam[1:] - lam[:-1])
+        rows = rng.choice(len(h), size=min(len(h), 5 if level == "quick" else 12), replace=False)
+        for name in MULTISTEP:
+            solver = SOLVERS[name]
+            rho = 0.0 if name.endswith("midpoint") else 0.7
+            table = solver.coefficients(schedule, times, rho, 0.0)
+            lay = solver.layout
+            for row in rows.tolist():
+                order = min(solver.k, row + 1)
+                if order == 1:
+                    continue  # the one-node weight is B3's coefficient, checked under B3
+                ratios = [h[row - i] / h[row] for i in range(1, order)]
+                z = (1 + rho**2) * h[row]
+                alpha_s = float(num.alpha(times[row + 1]))
+                expected = [alpha_s * float(v) for v in _mp_weights(order, z, ratios, False, solver.midpoint)]
+                got = table[row, lay.b.start: lay.b.start + order]
+                scale = max(abs(v) for v in expected)
+                worst = max(worst, max(abs(g - e) for g, e in zip(got, expected, strict=True)) / scale)
+                count += 1
+                if lay.corrector and table[row, lay.flag]:
+                    expected = [alpha_s * float(v) for v in _mp_weights(order, z, ratios, True, False)]
+                    got = table[row, lay.corrector_b.start: lay.corrector_b.start + order + 1]
+                    scale = max(abs(v) for v in expected)
+                    worst = max(worst, max(abs(g - e) for g, e in zip(got, expected, strict=True)) / scale)
+                    count += 1
+    tolerance = 1e-11
+    return Outcome(worst <= tolerance, "numeric", worst,
+                   f"{count} table rows of {', '.join(MULTISTEP)} on uniform-lambda/karras grids (4000-step grid "
+                   f"for small h) vs 30-digit weights, relative tolerance {tolerance:g}", tolerance=tolerance)
+
+
+def _oracle(mixture: GaussianMixture, schedule: Schedule):
+    return lambda x, t: mixture.x0_hat(x, t, schedule)
+
+
+def _start(mixture: GaussianMixture, schedule: Schedule, n: int, seed: int) -> torch.Tensor:
+    return torch.as_tensor(mixture.marginal(schedule.t_max, schedule).sample(n, np.random.default_rng(seed)),
+                           dtype=torch.float64)
+
+
+LOCAL_COUNTS = (64, 128, 256, 512)
+REFERENCE_STEPS = 4096
+SAMPLES = 64
+
+
+@functools.lru_cache(maxsize=4)
+def reference_path(schedule: Schedule) -> dict[int, torch.Tensor]:
+    """States of a fine ms3-pc solve (uniform λ, REFERENCE_STEPS steps) from SAMPLES oracle draws of p_T."""
+    mixture = mixture_2d()
+    grid = time_grid(schedule, REFERENCE_STEPS, "uniform-lambda")
+    path: dict[int, torch.Tensor] = {0: _start(mixture, schedule, SAMPLES, seed=9)}
+
+    def keep(info: dict) -> None:
+        path[info["step"] + 1] = info["x"]
+
+    sample(_oracle(mixture, schedule), path[0].clone(), schedule, grid, method="ms3-pc", callback=keep,
+           denoise_final=False)
+    return path
+
+
+def local_errors(schedule: Schedule, name: str, counts=LOCAL_COUNTS) -> list[float]:
+    """One-step errors of solver ``name`` at the middle of uniform-λ grids of ``counts`` steps.
+
+    The history (and the start of the step) comes from the fine reference path, on a grid that
+    refines every coarse one, so only the step's own (local) error is measured; for a corrector
+    solver the corrected step is measured, its end evaluation taken at the predictor.
+    """
+    denoiser = _oracle(mixture_2d(), schedule)
+    path = reference_path(schedule)
+    grid = time_grid(schedule, REFERENCE_STEPS, "uniform-lambda")
+    solver = SOLVERS[name]
+    lay = solver.layout
+    errors = []
+    for n in counts:
+        stride = REFERENCE_STEPS // n
+        coarse = grid[::stride]
+        table = solver.coefficients(schedule, coarse.numpy(), 0.0, 0.0)
+        row = n // 2
+        history = [denoiser(path[(row - i) * stride], coarse[row - i].expand(SAMPLES)) for i in range(solver.k)]
+        x = path[row * stride]
+        predicted = table[row, lay.a] * x + sum(w * d for w, d in zip(table[row, lay.b], history, strict=True))
+        if solver.full_corrector:
+            end = denoiser(predicted, coarse[row + 1].expand(SAMPLES))
+            predicted = table[row, lay.corrector_a] * x + sum(
+                w * d for w, d in zip(table[row, lay.corrector_b], [end, *history], strict=True))
+        errors.append(float((predicted - path[(row + 1) * stride]).norm(dim=1).mean()))
+    return errors
+
+
+def _local_order(solver: Multistep) -> int:
+    return (2 if solver.midpoint else solver.k + (1 if solver.full_corrector else 0)) + 1
+
+
+GLOBAL_RUNS = (("ms2", 2, (32, 64, 128, 256)), ("ms2-midpoint", 2, (32, 64, 128, 256)),
+               ("ms3", 3, (64, 128, 256, 512)), ("ms2-pc", 3, (64, 128, 256, 512)))
+"""(solver, global order, step counts) fitted two-sided; ms4 and ms3-pc see the note in check_m4_multistep."""
+
+
+class _BasisNoise(NoiseSource):
+    """Unit noise on sample 2 + k at step k, zero elsewhere: the scheme's response to each ξ_k."""
+
+    def __init__(self):
+        super().__init__(0)
+
+    def normal(self, batch_shape, step, stream=0, *, sample_ids=None, dtype=torch.float32, device=None):
+        out = torch.zeros(batch_shape, dtype=dtype, device=device)
+        if step + 2 < batch_shape[0]:
+            out[step + 2] = 1.0
+        return out
+
+
+def scheme_moments(schedule: Schedule, name: str, rho: float, n: int, mean: float = 0.7,
+                   var: float = 0.05) -> tuple[float, float, float, float]:
+    """(mean, variance) of solver ``name``'s output at t_min and of the true p_{t_min}, for Gaussian data N(mean, var).
+
+    With Gaussian data x̂₀ is affine in x, so every solver is an affine map of (x_T, ξ_0 … ξ_{n−1});
+    running the engine on the mean of p_T, on that mean + 1 and with one unit noise at a time
+    gives that map, hence the output's exact mean and variance (no sampling error).
+    """
+    gaussian = GaussianMixture([1.0], [[mean]], [[var]])
+    grid = time_grid(schedule, n, "uniform-lambda")
+    num = compile_schedule(schedule, "numpy")
+    t_hi, t_lo = float(grid[0]), float(grid[-1])
+    mean_hi = float(num.alpha(t_hi)) * mean
+    var_hi = float(num.alpha(t_hi)) ** 2 * var + float(num.sigma(t_hi)) ** 2
+    x = torch.full((n + 2, 1), mean_hi, dtype=torch.float64)
+    x[1, 0] += 1.0
+    out = sample(_oracle(gaussian, schedule), x, schedule, grid, method=name, rho=rho, generator=_BasisNoise(),
+                 denoise_final=False).samples[:, 0]
+    gain, responses = out[1] - out[0], out[2:] - out[0]
+    want_mean = float(num.alpha(t_lo)) * mean
+    want_var = float(num.alpha(t_lo)) ** 2 * var + float(num.sigma(t_lo)) ** 2
+    return float(out[0]), float(gain**2 * var_hi + (responses**2).sum()), want_mean, want_var
+
+
+def weak_error(schedule: Schedule, name: str, rho: float, n: int) -> float:
+    """|E x − m| + |Var x − v| at t_min for Gaussian data (see :func:`scheme_moments`)."""
+    got_mean, got_var, want_mean, want_var = scheme_moments(schedule, name, rho, n)
+    return abs(got_mean - want_mean) + abs(got_var - want_var)
+
+
+WEAK_RUNS = (("ms2", 2), ("ms3", 2))
+"""Weak order at ρ = 1 (measured 2 for every k ≥ 2: the x̂₀ history lies on a rough path)."""
+
+
+@claim_check("M4", "numeric", "multistep orders: local h^{k+1} on the oracle; global ODE orders; weak order at ρ = 1",
+             general=False)
+def check_m4_multistep(schedule: Schedule, level: str) -> Outcome:
+    found, expected = {}, {}
+    counts = list(LOCAL_COUNTS)
+    for name in MULTISTEP:
+        solver = SOLVERS[name]
+        found[f"local {name}"] = fitted_order(counts, local_errors(schedule, name, counts)) - 1.0
+        expected[f"local {name}"] = _local_order(solver) - 1.0  # error per step h^{p+1}: report p
+    mixture = mixture_2d()
+    path = reference_path(schedule)
+    denoiser = _oracle(mixture, schedule)
+
+    def solve(name: str, n: int) -> torch.Tensor:
+        return sample(denoiser, path[0].clone(), schedule, time_grid(schedule, n, "uniform-lambda"), method=name,
+                      denoise_final=False).samples
+
+    reference = path[REFERENCE_STEPS]
+    for name, order, steps in GLOBAL_RUNS:
+        errors = [float((solve(name, n) - reference).norm(dim=1).mean()) for n in steps]
+        found[f"global {name}"], expected[f"global {name}"] = fitted_order(list(steps), errors), float(order)
+    weak_counts = [64, 128, 256, 512]
+    for name, order in WEAK_RUNS:
+        errors = [weak_error(schedule, name, 1.0, n) for n in weak_counts]
+        found[f"weak rho=1 {name}"], expected[f"weak rho=1 {name}"] = fitted_order(weak_counts, errors), float(order)
+    deviation = max(abs(found[k] - expected[k]) for k in found)
+    detail = ", ".join(f"{k} {found[k]:.2f} ({expected[k]:g})" for k in found)
+    return Outcome(deviation <= ORDER_TOLERANCE, "numeric", deviation,
+                   detail + f"; local: one step at mid-grid, n = {counts}; residual max |fitted - theoretical order| "
+                   f"against a fixed {ORDER_TOLERANCE} (a fit, not a hypothesis test)", tolerance=ORDER_TOLERANCE)
