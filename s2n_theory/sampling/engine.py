@@ -122,10 +122,10 @@ def sample(
     batch = x.shape[0] if x.ndim else 1
     history_length = solver.layout.history
 
-    def evaluate(state: torch.Tensor, index: int) -> torch.Tensor:
+    def evaluate(state: torch.Tensor, index: int, step: int) -> torch.Tensor:
         out = denoiser(state, torch.full((batch,), times[index], dtype=state.dtype, device=state.device))
-        out = check_denoiser_output(out, state, index, times[index])  # validation
-        watch.record(out, index, times[index])  # validation
+        out = check_denoiser_output(out, state, step, times[index])  # validation: reported as the step's
+        watch.record(out, step, times[index])  # validation
         if shift is not None:  # B4: x̂₀_γ = (1 + γ) x_θ − γ x/α_t
             out = (1.0 + gamma) * out + shift[index] * state
         return out
@@ -141,7 +141,7 @@ def sample(
     for k in steps:
         a, weights, c, corrector = plan[k]
         if pending is None:
-            x0_hat = evaluate(x, k)
+            x0_hat = evaluate(x, k, k)
             nfe += 1
         else:
             x0_hat, pending = pending, None
@@ -156,7 +156,7 @@ def sample(
             x = predicted
         else:
             a_c, p_c, c_c, weights_c = corrector
-            x0_end = evaluate(predicted, k + 1)
+            x0_end = evaluate(predicted, k + 1, k)
             nfe += 1
             x = _combine(a_c, x, weights_c, [x0_end, *history])
             if p_c != 0.0:
@@ -168,7 +168,7 @@ def sample(
         if callback is not None:
             callback({"step": k, "t": times[k + 1], "x": x, "x0_hat": x0_hat})
     if denoise_final:
-        x = evaluate(x, len(times) - 1)
+        x = evaluate(x, len(times) - 1, len(times) - 1)
         nfe += 1
     watch.verify(x)  # validation: one host sync, after the loop
     return SampleResult(x, nfe)
