@@ -99,13 +99,14 @@ def test_verify_report_renders_in_headless_chromium(tmp_path: Path, monkeypatch:
     shot = tmp_path / "shot.png"
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run",
-               f"--user-data-dir={tmp_path / 'chromium-profile'}", f"--screenshot={shot}", "--window-size=1200,1600",
+               f"--user-data-dir={tmp_path / 'chromium-profile'}", f"--screenshot={shot}", "--window-size=1200,4000",
                index.resolve().as_uri()]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
     import matplotlib.image
 
     pixels = matplotlib.image.imread(shot)[..., :3]
-    assert pixels.shape[:2] == (1600, 1200)
+    # Tall enough to reach the figures below the claim grid and the provenance table.
+    assert pixels.shape[:2] == (4000, 1200)
     # Not blank: a white page has zero variance; text, tables and figures give plenty.
     assert float(pixels.std()) > 0.05
     # Figures were drawn: a blank page, or one with only text, has no strongly coloured pixels.
