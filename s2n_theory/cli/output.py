@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import S2NError
+from ..files import replace_atomically
 
 
 def _parent(path: Path) -> Path:
@@ -67,23 +68,10 @@ def check_output_dir(path: Path | str, option: str) -> Path:
 def write_atomic(path: Path | str, data: str | bytes, option: str) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp_name = None
     try:
-        with tempfile.NamedTemporaryFile("wb", dir=_parent(path), prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False) as handle:
-            tmp_name = handle.name
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
+        return replace_atomically(path, data)
     except OSError as exc:
         raise S2NError(f"{option} {path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
-    return path
 
 
 def write_directory_atomic(path: Path | str, writer: Callable[[Path], Any], option: str) -> Any:

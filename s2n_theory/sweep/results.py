@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..files import replace_atomically
 from ..metrics import paired_difference_ci
 from .config import SweepConfig, SweepError, expand
 from .plots import make_figures
@@ -65,16 +66,6 @@ def read_rows(out: Path | str) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader (or a kill at any moment) sees the old file or the new one."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    with open(partial, "w", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(partial, path)
-
-
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
     """Hold ``out/.sweep.lock`` while a sweep writes ``out``: a second sweep on the same folder is refused
@@ -111,9 +102,9 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], cfg: SweepConfig) -> No
     writer.writerow(columns + ["versions"])
     for row in sorted(rows, key=_sort_key):
         writer.writerow(["" if row.get(c) is None else row[c] for c in columns] + [json.dumps(info, sort_keys=True)])
-    _atomic_write(out / "results.csv", table.getvalue())
+    replace_atomically(out / "results.csv", table.getvalue())
     payload = {"config": dataclasses.asdict(cfg), "versions": info, "rows": sorted(rows, key=_sort_key)}
-    _atomic_write(out / "results.json", json.dumps(payload, indent=1))
+    replace_atomically(out / "results.json", json.dumps(payload, indent=1))
 
 
 def _sort_key(row: dict[str, Any]) -> tuple:
@@ -157,12 +148,12 @@ def run_sweep(cfg: SweepConfig, executor: str = "local", workers: int | None = N
 
 def _run_locked(cfg: SweepConfig, out: Path, executor: str, workers: int | None, scheduler_address: str | None,
                 progress: bool, figures: bool) -> list[dict[str, Any]]:
-    _atomic_write(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+    replace_atomically(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
     runs = expand(cfg)
     # Rewrite cleanly (atomically): one row per run, cut lines and error rows dropped (those runs are redone),
     # so appends start on a new line.
     previous = [r for r in read_rows(out) if "error" not in r]
-    _atomic_write(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in previous))
+    replace_atomically(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in previous))
     done = {row["run_id"] for row in previous}
     todo = [r for r in runs if r["run_id"] not in done]
     save = str(out) if cfg.save_samples else None
