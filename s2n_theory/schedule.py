@@ -165,8 +165,9 @@ class Schedule:
                    description="α(t), λ(t) arbitrary smooth functions, σ = α e^{−λ/2}", validate=False)
 
     # ------------------------------------------------------------------ symbolic
-    @property
+    @cached_property
     def is_general(self) -> bool:
+        # Cached: the numeric path asks on every call (each denoiser evaluation), and the expressions are fixed.
         return bool(self.log_snr.atoms(sp.core.function.AppliedUndef) or self.alpha.atoms(sp.core.function.AppliedUndef))
 
     @property

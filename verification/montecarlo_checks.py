@@ -7,15 +7,19 @@ the statistic as residual (larger is worse) and its threshold as tolerance:
 
 * M1: Euler–Maruyama paths of F1 from a fixed x₀ match N(α x₀, σ²): mean and
   variance z-tests and a KS test at several times; residual −log of the smallest p-value.
-* M2: from the exact p_T, the sampler (every method, ρ ∈ {0, 0.5, 1, 2}) lands on the
+* M2: from the exact p_T, the sampler (every solver of the registry, at ρ ∈ {0, 1} at the quick
+  level and ρ ∈ {0, 0.5, 1, 2} at the full level, ρ = 0 only for ODE solvers) lands on the
   mixture's p_{t_min}: sliced Wasserstein and MMD against fresh oracle samples, below
   thresholds taken from the oracle-vs-oracle distribution of the same statistic; residual
   the largest statistic/threshold ratio, tolerance 1.
-* M3: at intermediate times the ρ-family paths have the marginals p_t (KS against the
-  exact mixture CDF); residual −log of the smallest p-value.
+* M3: at intermediate times the ρ-family paths (the first-order one-step solvers of the
+  registry, every ρ) have the marginals p_t (KS against the exact mixture CDF); residual −log
+  of the smallest p-value.
 * M4: convergence orders by log-log fits: strong order of Euler–Maruyama (Monte Carlo
-  with shared Brownian paths), weak order of Euler–Maruyama and the orders of Euler,
-  Heun and the exact step on the ODE (deterministic, reported as numeric). A fitted order
+  with shared Brownian paths), weak order of Euler–Maruyama and the ODE orders of the
+  registry's one-step solvers (Euler, exact step, Heun) against a fourth-order reference
+  (deterministic, reported as numeric; the multistep solvers' orders are measured in
+  multistep_checks). A fitted order
   against a fixed tolerance is not a hypothesis test: these rows state no false-alarm rate.
 """
 
@@ -31,26 +35,33 @@ from s2n_theory.named_mixtures import mixture_1d, mixture_2d, mixture_16d
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.sampling import sample, simulate_forward, time_grid
 from s2n_theory.sampling.noise import NoiseSource
+from s2n_theory.sampling.solvers import SOLVERS, Multistep
 from s2n_theory.schedule import Schedule
 
 from .power import MISS, ks_detectable, power_note, sw_detectable, variance_detectable
 from .registry import Outcome, claim_check
 from .stat_tests import FALSE_ALARM, p_statistic, p_threshold, rate_note, z_threshold
 
+RHOS = (0.0, 0.5, 1.0, 2.0)
+DTYPE = torch.float64
+
 # Sizes: --level quick is sized for speed, with the power it keeps stated in every row (:mod:`.power`);
 # --level full keeps the earlier, larger sizes.
 M1_SIZES = {"quick": (5_000, 500), "full": (200_000, 8_000)}
 """M1: paths, and the first step count tried (refined until the scheme's bias is negligible)."""
-M2_SIZES = {"quick": ((1000, 400), {"exact": 50, "euler": 200, "heun": 50}),
-            "full": ((10_000, 4000), {"exact": 400, "euler": 2000, "heun": 400})}
-"""M2: points in the 2-D and 16-D cases, and steps per method."""
+M2_SIZES = {"quick": ((1000, 400), 50, None), "full": ((10_000, 4000), 400, RHOS)}
+"""M2: points in the 2-D and 16-D cases, steps of every solver (times :data:`STEP_FACTOR`), and the ρ
+values each solver runs at (those it supports; None: one run per solver, at ρ = 1 where it supports
+noise, else ρ = 0; the other ρ of the family are covered by M3 at the quick level)."""
+STEP_FACTOR = {"euler": 4}
+"""Euler–Maruyama's first-order error constant is several times the exact step's: it gets more steps."""
 M3_SIZES = {"quick": (2000, 200), "full": (20_000, 800)}
-"""M3: paths and steps of the exact step (Euler gets four times as many)."""
-M4_SIZES = {"quick": (1000, 2048, 128, 2048), "full": (20_000, 4096, 256, 4096)}
-"""M4: strong-order paths and fine grid; ODE starting points and Heun reference steps."""
+"""M3: paths and steps (times :data:`STEP_FACTOR`)."""
+M4_SIZES = {"quick": (1000, 2048, 128, 512), "full": (20_000, 4096, 256, 1024)}
+"""M4: strong-order paths and fine grid; ODE starting points and reference steps (:data:`REFERENCE_SOLVER`)."""
+REFERENCE_SOLVER = "ms3-pc"
+"""The ODE reference of the one-step solvers' order fits: order 4 at no extra NFE per step."""
 
-RHOS = (0.0, 0.5, 1.0, 2.0)
-DTYPE = torch.float64
 
 
 def _forward_grid(schedule: Schedule, n: int) -> torch.Tensor:
@@ -161,17 +172,23 @@ def _null_threshold(mixture: GaussianMixture, schedule: Schedule, t: float, n: i
     return np.array(sw), np.array(mm)
 
 
-def _landing_runs(level: str) -> list[tuple[str, float]]:
-    runs = [("exact", r) for r in RHOS] + [("euler", r) for r in RHOS] + [("heun", 0.0)]
-    return runs
+def solver_runs(rhos: tuple[float, ...] | None) -> list[tuple[str, float]]:
+    """(solver, ρ) for every registered solver and every ρ in ``rhos`` it supports (ρ = 0 only for ODE solvers).
+
+    ``rhos=None``: one run per solver, at ρ = 1 where it supports noise, else ρ = 0.
+    """
+    if rhos is None:
+        return [(name, 0.0 if solver.rho_zero_only else 1.0) for name, solver in SOLVERS.items()]
+    return [(name, rho) for name, solver in SOLVERS.items() for rho in rhos
+            if rho == 0.0 or not solver.rho_zero_only]
 
 
-@claim_check("M2", "montecarlo", "sampling from p_T with the oracle lands on the mixture, every method and ρ",
+@claim_check("M2", "montecarlo", "sampling from p_T with the oracle lands on the mixture, every solver and ρ",
              general=False)
 def check_m2(schedule: Schedule, level: str) -> Outcome:
-    (n_2d, n_16d), steps = M2_SIZES[level]
+    (n_2d, n_16d), steps, rhos = M2_SIZES[level]
     cases = [("2-D", mixture_2d(), n_2d), ("16-D", mixture_16d(), n_16d)]
-    runs = _landing_runs(level)
+    runs = solver_runs(rhos)
     comparisons = 2 * len(runs) * len(cases)
     z_star = _z_threshold(comparisons)
     worst, failed, lines, detectable = 0.0, [], [], []
@@ -185,7 +202,7 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
         start = _prior(mixture, schedule, schedule.t_max, n, seed=8)
         denoiser = _oracle_denoiser(mixture, schedule)
         for method, rho in runs:
-            grid = time_grid(schedule, steps[method], "uniform-lambda")
+            grid = time_grid(schedule, steps * STEP_FACTOR.get(method, 1), "uniform-lambda")
             out = sample(denoiser, start.clone(), schedule, grid, method=method, rho=rho, generator=21,
                          denoise_final=False).samples
             sw, mm = sliced_wasserstein(out, reference), mmd(out, reference)
@@ -207,17 +224,18 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
 def check_m3(schedule: Schedule, level: str) -> Outcome:
     n, steps = M3_SIZES[level]
     mixture = mixture_1d()
-    grid = time_grid(schedule, steps, "uniform-lambda")
     checkpoints = [steps // 4, steps // 2, 3 * steps // 4]
-    runs = [("exact", r) for r in RHOS] + [("euler", r) for r in RHOS]
+    # The first-order one-step solvers (the exact step B3 and Euler–Maruyama on B2) at every ρ: their
+    # paths are the ρ-family's, and their bias at these steps is below the test's resolution.
+    runs = [(name, rho) for name, rho in solver_runs(RHOS) if SOLVERS[name].order == 1]
     tests = len(checkpoints) * len(runs)
     start = _prior(mixture, schedule, schedule.t_max, n, seed=31)
     denoiser = _oracle_denoiser(mixture, schedule)
     worst_p, failed = 1.0, []
-    euler_grid = time_grid(schedule, 4 * steps, "uniform-lambda")
     for method, rho in runs:
-        g = grid if method == "exact" else euler_grid
-        marks = checkpoints if method == "exact" else [4 * c for c in checkpoints]
+        factor = STEP_FACTOR.get(method, 1)
+        g = time_grid(schedule, factor * steps, "uniform-lambda")
+        marks = [factor * c for c in checkpoints]
         saved: dict[int, torch.Tensor] = {}
 
         def keep(info: dict, marks: list[int] = marks, saved: dict = saved) -> None:
@@ -293,7 +311,7 @@ def check_m4_strong(schedule: Schedule, level: str) -> Outcome:
                    tolerance=ORDER_TOLERANCE)
 
 
-@claim_check("M4", "numeric", "weak order 1 of Euler–Maruyama; ODE orders: Euler 1, exact step 1, Heun 2",
+@claim_check("M4", "numeric", "weak order 1 of Euler–Maruyama; ODE orders of the one-step solvers (Euler 1, exact 1, Heun 2)",
              general=False)
 def check_m4_orders(schedule: Schedule, level: str) -> Outcome:
     num = compile_schedule(schedule, "numpy")
@@ -319,10 +337,14 @@ def check_m4_orders(schedule: Schedule, level: str) -> Outcome:
         grid = time_grid(schedule, n, "uniform-lambda")
         return sample(denoiser, start.clone(), schedule, grid, method=method, denoise_final=False).samples
 
-    reference = solve("heun", reference_steps)
-    for method, order in (("euler", 1.0), ("exact", 1.0), ("heun", 2.0)):
+    # The reference is a fourth-order solve (its error at n = 512 is far below the tested solvers' at 256);
+    # the multistep solvers' own orders are measured by check_m4_multistep against a separate fine path.
+    reference = solve(REFERENCE_SOLVER, reference_steps)
+    for method, solver in SOLVERS.items():
+        if isinstance(solver, Multistep):
+            continue
         errors = [float((solve(method, n) - reference).norm(dim=1).mean()) for n in counts]
-        found[f"ode {method}"], expected[f"ode {method}"] = fitted_order(counts, errors), order
+        found[f"ode {method}"], expected[f"ode {method}"] = fitted_order(counts, errors), float(solver.order)
     deviation = max(abs(found[k] - expected[k]) for k in found)
     detail = ", ".join(f"{k} {found[k]:.2f} (theory {expected[k]:g})" for k in found) + f"; n = {counts}"
     detail += f"; residual max |order - theory|, tolerance {ORDER_TOLERANCE:g}"

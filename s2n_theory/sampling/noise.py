@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 _MASK53 = (1 << 53) - 1
+_MASK64 = (1 << 64) - 1
 
 
 def _as_int64(value: int) -> int:
@@ -43,6 +45,34 @@ def _uniform(counter: torch.Tensor) -> torch.Tensor:
     return (bits.to(torch.float64) + 0.5) * 2.0**-53
 
 
+def _splitmix64_numpy(z: np.ndarray) -> np.ndarray:
+    """:func:`_splitmix64` on uint64 (the same bits): numpy's 64-bit integer kernels are vectorised, torch's
+    int64 shift and multiply on CPU are not (about 5x slower on a few thousand numbers)."""
+    z = z + np.uint64(_GOLDEN & _MASK64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1 & _MASK64)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2 & _MASK64)
+    return z ^ (z >> np.uint64(31))
+
+
+def _splitmix64_int(z: int) -> int:
+    """:func:`_splitmix64` on one Python integer (mod 2⁶⁴)."""
+    z = (z + _GOLDEN) & _MASK64
+    z = ((z ^ (z >> 30)) * (_MIX1 & _MASK64)) & _MASK64
+    z = ((z ^ (z >> 27)) * (_MIX2 & _MASK64)) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _uniform_pair_cpu(key: int, sample_ids: torch.Tensor, numel: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two uniforms of :meth:`NoiseSource.normal` for CPU sample ids, computed in numpy (the same bits)."""
+    ids = sample_ids.to(torch.int64).numpy().astype(np.uint64)
+    counter = _splitmix64_numpy(np.uint64(key) + ids)[:, None] + np.uint64(2) * np.arange(numel, dtype=np.uint64)
+    pair = []
+    for offset in (0, 1):
+        bits = (_splitmix64_numpy(counter + np.uint64(offset)) >> np.uint64(11)) & np.uint64(_MASK53)
+        pair.append((torch.from_numpy(bits.astype(np.float64)) + 0.5) * 2.0**-53)
+    return pair[0], pair[1]
+
+
 class NoiseSource:
     """Counter-based N(0, 1) noise keyed by a seed.
 
@@ -67,11 +97,14 @@ class NoiseSource:
         numel = math.prod(event) if event else 1
         if sample_ids is None:
             sample_ids = torch.arange(batch, device=device, dtype=torch.int64)
-        element = torch.arange(numel, device=sample_ids.device, dtype=torch.int64)
-        key = _splitmix64(torch.tensor(_as_int64(self.seed * 1_000_003 + stream), device=sample_ids.device))
-        key = _splitmix64(key + step)
-        counter = _splitmix64(key + sample_ids.to(torch.int64)[:, None]) + 2 * element[None, :]
-        u1, u2 = _uniform(counter), _uniform(counter + 1)
+        key = _splitmix64_int((_splitmix64_int((self.seed * 1_000_003 + stream) & _MASK64) + step) & _MASK64)
+        if sample_ids.device.type == "cpu":
+            u1, u2 = _uniform_pair_cpu(key, sample_ids, numel)
+        else:
+            element = torch.arange(numel, device=sample_ids.device, dtype=torch.int64)
+            key_tensor = torch.tensor(_as_int64(key), device=sample_ids.device)
+            counter = _splitmix64(key_tensor + sample_ids.to(torch.int64)[:, None]) + 2 * element[None, :]
+            u1, u2 = _uniform(counter), _uniform(counter + 1)
         normal = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
         return normal.reshape(batch_shape).to(dtype)
 
