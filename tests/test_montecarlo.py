@@ -132,3 +132,17 @@ def test_null_thresholds_cover_fresh_oracle_pairs():
     a, b = mc._prior(mixture, sched, sched.t_min, 500, 9001), mc._prior(mixture, sched, sched.t_min, 500, 9002)
     assert mc.sliced_wasserstein(a, b) < limit
     assert np.isfinite(mm).all()
+
+
+def test_m2_and_m3_runs_come_from_the_solver_registry(monkeypatch):
+    from s2n_theory.sampling import solvers
+
+    class Renamed(solvers.Exact):
+        name = "exact-copy"
+
+    monkeypatch.setitem(solvers.SOLVERS, "exact-copy", Renamed())
+    one_each = mc.solver_runs(None)
+    assert {name for name, _ in one_each} == set(solvers.SOLVERS)
+    assert all(rho == 0.0 for name, rho in one_each if solvers.SOLVERS[name].rho_zero_only)
+    every = mc.solver_runs(mc.RHOS)
+    assert ("exact-copy", 2.0) in every and ("heun", 0.5) not in every
