@@ -10,8 +10,8 @@ when the environment variable ``S2N_FAST=1`` is set (tests, CI) and to larger on
   over a grid) against the exact marginal density of a Gaussian mixture (P3, F5);
 * :func:`rho_trajectories_figure`: paths of the ρ-family sampler (B3) for several ρ, and
   their end points against p₀;
-* :func:`error_vs_nfe` / :func:`error_vs_nfe_figure`: path error of the ODE samplers
-  (exact step at ρ = 0, Euler, Heun) against a fine reference, per NFE (§7);
+* :func:`error_vs_nfe` / :func:`error_vs_nfe_figure`: path error of the registry's solvers at
+  ρ = 0 against a fine fourth-order reference, per NFE (§7);
 * :func:`information_figure`: I(snr) and mmse(snr) of :func:`reference_distributions` (I1–I3).
 """
 
@@ -39,7 +39,7 @@ from .plotting import SAVE_DPI, panel_grid, plain_log_axis
 from .sampling.engine import sample
 from .sampling.forward import simulate_forward
 from .sampling.grids import time_grid
-from .sampling.solvers import get_solver
+from .sampling.solvers import SOLVERS, get_solver
 from .schedule_spec import get_schedule
 from .symbols import T
 
@@ -207,16 +207,17 @@ def rho_trajectories_figure(
 # ----------------------------------------------------------------------------- error vs NFE
 def error_vs_nfe(
     schedule: Any = "vp-linear",
-    methods: Sequence[str] = ("exact", "euler", "heun"),
+    methods: Sequence[str] | None = None,
     nfes: Sequence[int] | None = None,
     grid_kind: str = "uniform-lambda",
     n: int | None = None,
     reference_steps: int | None = None,
     seed: int = 0,
 ) -> list[dict]:
-    """Mean |x_N − x_ref| of the deterministic samplers (ρ = 0) from the same x_T, against a
-    Heun solve on a fine grid; one row per (method, NFE). NFE counts every denoiser call,
-    including the final denoising one."""
+    """Mean |x_N − x_ref| of the deterministic samplers (ρ = 0; default: every registered solver)
+    from the same x_T, against a fourth-order (ms3-pc) solve on a fine grid; one row per (method,
+    NFE). NFE counts every denoiser call, including the final denoising one."""
+    methods = list(SOLVERS) if methods is None else list(methods)
     nfes = list(nfes or ((4, 8, 16, 32) if fast() else (4, 8, 16, 32, 64, 128)))
     n = n or (256 if fast() else 2000)
     reference_steps = reference_steps or (256 if fast() else 1024)
@@ -225,7 +226,8 @@ def error_vs_nfe(
     denoiser = mixture.denoiser(sched)
     prior = mixture.marginal(sched.t_max, sched)
     x_start = torch.as_tensor(prior.sample(n, seed), dtype=torch.float64)
-    reference = sample(denoiser, x_start, sched, time_grid(sched, reference_steps, grid_kind), method="heun").samples
+    reference = sample(denoiser, x_start, sched, time_grid(sched, reference_steps, grid_kind),
+                       method="ms3-pc").samples
     rows = []
     for method in methods:
         for budget in nfes:
