@@ -168,5 +168,6 @@ def check_x1(schedule: Schedule, level: str) -> Outcome:
     residual = worst if finite else float("inf")
     detail = (f"max error {worst:.2g}x the target (1e-12 float64, 1e-5 float32) at {worst_where}; "
               f"{'all finite' if finite else 'NON-FINITE values'}; inverse "
-              f"{'closed form' if getattr(module, 'INVERSE_CLOSED_FORM', False) else 'safeguarded Newton'}")
+              f"{'closed form' if getattr(module, 'INVERSE_CLOSED_FORM', False) else 'safeguarded Newton'}"
+              f"{'' if getattr(module, 'FORMS_MEASURED', True) else '; plain derived forms (form selection past its time limit)'}")
     return Outcome(passed, "numeric", residual, detail, tolerance=1.0)

@@ -48,7 +48,9 @@ def export_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files (refused otherwise)."),
     prefix: str = typer.Option("s2n", "--prefix", help="C: prefix of the exported function names."),
     report: bool = typer.Option(False, "--report", help="Print the chosen stable forms and their measured errors "
-                                                        "on stderr."),
+                                                        f"on stderr (the form selection has a {codegen.selection.SELECTION_SECONDS:g} s limit; past it "
+                                                        "the plain derived forms are exported, unmeasured, and "
+                                                        "the report says so)."),
 ) -> None:
     """Export a schedule as standalone, numerically stable code (or its formulas in LaTeX)."""
     if backend not in codegen.BACKENDS:
