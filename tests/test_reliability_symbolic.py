@@ -27,6 +27,7 @@ from s2n_theory.errors import ScheduleError
 from s2n_theory.numeric_schedule import schedule_functions
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import T
+from s2n_theory.verification import export_checks
 
 
 def _balanced_product(factors):
@@ -215,3 +216,15 @@ def test_hostile_specs_export_and_verify_within_their_limits(spec, monkeypatch, 
     if "note: the form selection ran past" in exported.output:  # the fallback is named wherever it is used
         assert "time limit" in x1["detail"], x1
     assert time.monotonic() - started < 600
+
+
+def test_export_and_x1_name_the_fallback_where_they_use_it(monkeypatch, tmp_path, fresh_forms):
+    monkeypatch.setattr(selection, "_select_forms", _never_ends)
+    monkeypatch.setattr(selection, "SELECTION_SECONDS", 2.0)
+    spec = "alpha=1/sqrt(1+t**2); lambda=5-12*t"
+    result = CliRunner().invoke(app, ["export", spec, "-o", str(tmp_path / "s.py"), "--report"])
+    assert result.exit_code == 0, result.output
+    assert "note: the form selection ran past its 2 s time limit" in result.output
+    assert "FORMS_MEASURED = False" in (tmp_path / "s.py").read_text()
+    outcome = export_checks.check_x1(get_schedule(spec), "quick")
+    assert outcome.detail.endswith(export_checks.PLAIN_FORMS_NOTE)
