@@ -20,20 +20,25 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import sympy as sp
 
 from .builtin_schedules import BUILTINS
-from .errors import ScheduleError, SpecError
+from .errors import S2NError, ScheduleError, SpecError
 from .expressions import parse_expression, parse_number
 from .schedule import Schedule
 from .symbols import T
+from .time_limit import TimeLimitExceeded, latest_within
 
 MAX_SPEC_FILE_BYTES = 64 * 1024
 SPEC_FILE_SUFFIXES = (".toml", ".json")
+BUILD_SECONDS = 30.0
+"""Time limit for building and validating a user spec's schedule (SymPy evaluates every expression as it
+is built, and a short valid one, e.g. log of sqrt(1 - p**2) with p a product of 64 factors, can take hours):
+past it the spec is refused with a :class:`ScheduleError` that names the limit."""
 
 _CALL = re.compile(r"^\s*([A-Za-z][\w\-]*)\s*(?:\((.*)\))?\s*$", re.S)
 _USER_KEYS = {"alpha", "sigma", "lambda", "log_snr", "beta"}
@@ -88,19 +93,40 @@ def parse_user_schedule(spec: str) -> Schedule:
             raise SpecError("schedule spec: give lambda or log_snr, not both")
         exprs["lambda"] = exprs.pop("log_snr")
     kw = {"domain": domain, "name": name, "parameters": {k: float(sp.N(v)) for k, v in names.items() if k != "t"}}
-    given = set(exprs)
-    if given == {"beta"}:
-        return Schedule.from_vp_beta(exprs["beta"], **kw)
-    if given == {"alpha", "sigma"}:
-        return Schedule.from_alpha_sigma(exprs["alpha"], exprs["sigma"], **kw)
-    if given == {"alpha", "lambda"}:
-        return Schedule.from_alpha_log_snr(exprs["alpha"], exprs["lambda"], **kw)
-    if given == {"sigma", "lambda"}:
-        return Schedule.from_sigma_log_snr(exprs["sigma"], exprs["lambda"], **kw)
-    raise SpecError(
-        "schedule spec: give exactly two of alpha, sigma, lambda, or beta alone "
-        f"(got {', '.join(sorted(given)) or 'none'})"
-    )
+    given = frozenset(exprs)
+    if given not in _CONSTRUCTORS:
+        raise SpecError(
+            "schedule spec: give exactly two of alpha, sigma, lambda, or beta alone "
+            f"(got {', '.join(sorted(given)) or 'none'})"
+        )
+    try:
+        built = latest_within(_build_steps, (given, exprs, kw), BUILD_SECONDS)
+    except TimeLimitExceeded:
+        raise ScheduleError(
+            f"schedule {name!r}: building and validating it took longer than its {BUILD_SECONDS:g} s time limit "
+            "(SymPy's automatic simplification of these expressions does not finish); "
+            "write them in a simpler form") from None
+    except RuntimeError as exc:  # an unexpected failure inside the limit, reported with its cause
+        raise ScheduleError(f"schedule {name!r}: cannot be built: {exc}") from None
+    if isinstance(built, S2NError):
+        raise built
+    return built
+
+
+_CONSTRUCTORS = {
+    frozenset({"beta"}): lambda e, kw: Schedule.from_vp_beta(e["beta"], **kw),
+    frozenset({"alpha", "sigma"}): lambda e, kw: Schedule.from_alpha_sigma(e["alpha"], e["sigma"], **kw),
+    frozenset({"alpha", "lambda"}): lambda e, kw: Schedule.from_alpha_log_snr(e["alpha"], e["lambda"], **kw),
+    frozenset({"sigma", "lambda"}): lambda e, kw: Schedule.from_sigma_log_snr(e["sigma"], e["lambda"], **kw),
+}
+
+
+def _build_steps(given: frozenset[str], exprs: dict[str, sp.Expr], kw: dict[str, Any]) -> Iterator[Any]:
+    # The schedule, or the user error that refused it (an exception inside the limit would come back as text).
+    try:
+        yield _CONSTRUCTORS[given](exprs, kw)
+    except S2NError as exc:
+        yield exc
 
 
 def get_schedule(spec: str | Path | Schedule) -> Schedule:

@@ -13,6 +13,12 @@ input, so every open-ended symbolic step runs under a limit. Two ways, chosen pe
   child process is started there.
 
 Both give the same contract: the last value the generator yielded in time.
+
+A result that comes back from the child is rebuilt verbatim (:func:`loads_verbatim`): SymPy
+re-runs its automatic evaluation when it unpickles an expression, and that evaluation can be
+the very step that needed the limit (``log(sqrt(1 - p(t)**2))`` with p a product of 64 factors
+asks for the real roots of a degree-128 polynomial), so it must not run again, unlimited, in
+the caller.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import sympy as sp
+
 
 class TimeLimitExceeded(Exception):
     """The computation did not finish within its time limit."""
@@ -33,6 +41,13 @@ class TimeLimitExceeded(Exception):
 
 class _Abandoned(BaseException):
     """Raised inside a helper thread past its limit (BaseException: SymPy's ``except Exception`` cannot eat it)."""
+
+
+def loads_verbatim(data: bytes) -> Any:
+    """Unpickle ``data`` with SymPy's automatic evaluation off: every expression comes back as the
+    tree that was pickled (already evaluated where it was built), without re-running that evaluation."""
+    with sp.evaluate(False):
+        return pickle.loads(data)
 
 
 def child_process_allowed() -> bool:
@@ -95,7 +110,7 @@ def _latest_in_child(func: Callable[..., Iterator[Any]], args: tuple, seconds: f
     try:
         while parent.poll(max(0.0, deadline - time.monotonic())):
             try:
-                message = pickle.loads(parent.recv())
+                message = loads_verbatim(parent.recv())
             except (EOFError, OSError):
                 break
             latest, stop = _keep(latest, message)

@@ -42,6 +42,7 @@ import s2n_theory
 from s2n_theory.codegen import selection
 from s2n_theory.codegen.functions import ScheduleFunctions
 from s2n_theory.schedule import Schedule
+from s2n_theory.time_limit import loads_verbatim
 
 PACKAGE_ROOTS = (Path(s2n_theory.__file__).resolve().parent, Path(__file__).resolve().parent)
 """The source folders whose every ``.py`` file enters the code fingerprint."""
@@ -132,7 +133,8 @@ class Cache:
     def load_forms(self, functions: ScheduleFunctions) -> bool:
         """Install the stored form selection of ``functions`` in this process; False when none is stored."""
         try:
-            forms = pickle.loads(self._forms_path(functions).read_bytes())
+            # verbatim: re-running SymPy's evaluation on unpickling can be the costly step the selection's limit cut
+            forms = loads_verbatim(self._forms_path(functions).read_bytes())
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             return False
         selection.remember_forms(functions, forms)

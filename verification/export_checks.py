@@ -149,6 +149,10 @@ def exported_errors(schedule: Schedule, module: object, dtype: type, points: tup
     return results
 
 
+PLAIN_FORMS_NOTE = "; plain derived forms (form selection past its time limit)"
+"""Appended to X1's detail when the exported code is the unmeasured fallback (codegen.selection.plain_forms)."""
+
+
 @claim_check("X1", "numeric", "exported code agrees with SymPy at high precision and is finite in float32/float64 "
              "on the domain incl. endpoints", general=True)
 def check_x1(schedule: Schedule, level: str) -> Outcome:
@@ -168,5 +172,6 @@ def check_x1(schedule: Schedule, level: str) -> Outcome:
     residual = worst if finite else float("inf")
     detail = (f"max error {worst:.2g}x the target (1e-12 float64, 1e-5 float32) at {worst_where}; "
               f"{'all finite' if finite else 'NON-FINITE values'}; inverse "
-              f"{'closed form' if getattr(module, 'INVERSE_CLOSED_FORM', False) else 'safeguarded Newton'}")
+              f"{'closed form' if getattr(module, 'INVERSE_CLOSED_FORM', False) else 'safeguarded Newton'}"
+              f"{'' if getattr(module, 'FORMS_MEASURED', True) else PLAIN_FORMS_NOTE}")
     return Outcome(passed, "numeric", residual, detail, tolerance=1.0)

@@ -20,6 +20,9 @@ from .app import app, user_errors_exit_2
 from .display import readable
 from .output import check_output_file, write_atomic
 
+REPORT_HELP = (f"Print the chosen stable forms and their measured errors on stderr (the form selection has a "
+               f"{codegen.selection.SELECTION_SECONDS:g} s limit; past it the plain derived forms are exported, "
+               "unmeasured, and the report says so).")
 C_SUFFIXES = ("", ".c", ".h")
 """What ``-o`` may end in for the C backend: it names the pair FILE.c and FILE.h."""
 
@@ -47,8 +50,7 @@ def export_command(
                                                              "or FILE.h) writes FILE.c and FILE.h."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files (refused otherwise)."),
     prefix: str = typer.Option("s2n", "--prefix", help="C: prefix of the exported function names."),
-    report: bool = typer.Option(False, "--report", help="Print the chosen stable forms and their measured errors "
-                                                        "on stderr."),
+    report: bool = typer.Option(False, "--report", help=REPORT_HELP),
 ) -> None:
     """Export a schedule as standalone, numerically stable code (or its formulas in LaTeX)."""
     if backend not in codegen.BACKENDS:

@@ -120,6 +120,7 @@ def c_source(forms: ExportForms, prefix: str = "s2n", header_name: str | None = 
     ])
     source = "\n".join([
         f"/* Noise schedule {safe_comment(forms.name)}, exported by s2n-theory. Generated code. */",
+        *([f"/* Note: {safe_comment(forms.fallback)}. */"] if forms.fallback else []),
         f'#include "{header_name}"', _C_HELPERS, "\n\n".join(body), "",
     ])
     return header, source

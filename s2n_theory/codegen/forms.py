@@ -48,9 +48,12 @@ class ExportForms:
     variance_preserving: bool
     chosen: dict[str, Candidate] = field(default_factory=dict)
     candidates: dict[str, list[Candidate]] = field(default_factory=dict)
+    fallback: str = ""
+    """Empty when the forms were selected by measurement; otherwise why they are the plain derived forms
+    (the selection ran past its time limit), printed in the report and in the generated code."""
 
     def report(self) -> str:
-        lines = []
+        lines = [f"note: {self.fallback}"] if self.fallback else []
         for name in EXPORTED:
             c = self.chosen[name]
             lines.append(f"{name:13} {c.label:34} err64={c.err64:.1e} err32={c.err32:.1e} cost={c.cost}")

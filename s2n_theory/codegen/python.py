@@ -217,6 +217,7 @@ def python_source(forms: ExportForms, backend: str) -> str:
         "",
         "Generated code: standalone, imports only its backend. Functions accept scalars or arrays",
         "(tensors) and return the input's floating dtype; two-argument functions broadcast.",
+        *([f"Note: {safe_comment(forms.fallback)}."] if forms.fallback else []),
         '"""',
         "",
         _PY_PREAMBLE[backend].rstrip() + "\n" + _EPS_ABS[backend],
@@ -228,6 +229,7 @@ def python_source(forms: ExportForms, backend: str) -> str:
         f"NEWTON_ITERATIONS = {NEWTON_ITERATIONS}",
         f"INVERSE_CLOSED_FORM = {forms.inverse_closed_form!r}",
         f"VARIANCE_PRESERVING = {forms.variance_preserving!r}",
+        f"FORMS_MEASURED = {not forms.fallback!r}",
     ]
     for name in ONE_ARG:
         printer = Printer(backend, {T: "t"})

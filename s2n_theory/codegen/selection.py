@@ -9,7 +9,7 @@ candidates, evaluates each in float64 and float32 on the probe points of
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -17,9 +17,11 @@ import numpy as np
 import sympy as sp
 
 from ..arrays import fold_constants
+from ..errors import S2NError
 from ..symbols import LAMBDA, S, T
+from ..time_limit import TimeLimitExceeded, latest_within
 from .forms import RTOL32, RTOL64, SELECTION_MARGIN, Candidate, ExportForms
-from .functions import TWO_ARG, CodegenError, ScheduleFunctions
+from .functions import ONE_ARG, TWO_ARG, CodegenError, ScheduleFunctions
 from .printer import compile_numpy
 from .python import build_python_module
 from .references import mp_eval, mp_function, probe_pairs, probe_times, reference_inverse
@@ -54,6 +56,10 @@ def error_floor(name: str, ref: np.ndarray, dlam: np.ndarray | None = None) -> n
     return 0.0
 
 
+SELECTION_SECONDS = 60.0
+"""Time limit for measuring the candidate forms of one schedule (the built-ins take 1-10 s); past it the plain
+derived forms are exported, flagged as such (:func:`plain_forms`)."""
+
 _FORMS_CACHE: dict[tuple, ExportForms] = {}
 
 
@@ -78,13 +84,69 @@ def remember_forms(schedule: ScheduleFunctions, forms: ExportForms) -> None:
 
 
 def export_forms(schedule: ScheduleFunctions) -> ExportForms:
-    """Choose and measure the stable form of every exported function (cached per schedule)."""
+    """Choose and measure the stable form of every exported function (cached per schedule).
+
+    The selection runs under :data:`SELECTION_SECONDS`; past it the plain derived forms are exported
+    instead, flagged in :attr:`ExportForms.fallback` (see :func:`_forms_within`).
+    """
     if schedule.is_general:
         raise CodegenError("the general schedule has no numeric values; export a concrete schedule")
     key = _schedule_key(schedule)
     if key not in _FORMS_CACHE:
-        _FORMS_CACHE[key] = _select_forms(schedule)
+        _FORMS_CACHE[key] = _forms_within(schedule, SELECTION_SECONDS)
     return replace(_FORMS_CACHE[key], name=schedule.name)
+
+
+def _forms_within(schedule: ScheduleFunctions, seconds: float) -> ExportForms:
+    """The measured selection if it ends within ``seconds``, else the plain forms; a clear error if neither.
+
+    The selection rewrites, differentiates, compiles and evaluates at 50 digits some hundred candidate
+    trees, and each of those SymPy steps can blow up on a short valid input (a product of 64 factors
+    spends minutes there), so the limit is on the whole selection, in one place, and the plain forms are
+    the answer ready before it starts.
+    """
+    try:
+        found = latest_within(_selection_steps, (schedule, seconds), seconds)
+    except TimeLimitExceeded:
+        raise CodegenError(f"schedule {schedule.name!r}: no exportable forms within the {seconds:g} s time limit "
+                           "of the form selection (its expressions are too costly to evaluate)") from None
+    if isinstance(found, S2NError):
+        raise found
+    return found
+
+
+def _selection_steps(schedule: ScheduleFunctions, seconds: float) -> Iterator[ExportForms | S2NError]:
+    # The plain forms first (cheap), then the measured selection: the caller keeps the last in time. A user
+    # error is yielded, not raised: raised after the plain forms it would be lost behind them.
+    try:
+        yield plain_forms(schedule, f"the form selection ran past its {seconds:g} s time limit; "
+                                    "these are the plain derived forms, not measured")
+    except S2NError:
+        pass
+    try:
+        yield _select_forms(schedule)
+    except S2NError as exc:
+        yield exc
+
+
+def plain_forms(schedule: ScheduleFunctions, why: str) -> ExportForms:
+    """The schedule's functions as derived, unmeasured, with the safeguarded Newton inverse (flagged ``why``).
+
+    Cheap: two 50-digit values of λ (the ends the inverse clips to) and no rewriting, so it is ready
+    where the measured selection is not; the exported code is the derivation itself.
+    """
+    ends = mp_eval(mp_function([T], schedule.log_snr), np.array([schedule.t_min, schedule.t_max]))
+    if not np.all(np.isfinite(ends)):
+        raise CodegenError(f"schedule {schedule.name!r}: lambda is not finite at an end of the domain")
+    exprs: dict[str, sp.Expr | None] = {name: getattr(schedule, name) for name in (*ONE_ARG, *TWO_ARG)}
+    exprs["t_of_log_snr"] = None
+    label = "as derived (not measured)"
+    chosen = {name: Candidate(label, expr, math.nan, math.nan) for name, expr in exprs.items()}
+    chosen["t_of_log_snr"] = Candidate("safeguarded Newton (not measured)", None, math.nan, math.nan)
+    return ExportForms(
+        name=schedule.name, t_min=schedule.t_min, t_max=schedule.t_max,
+        log_snr_min=float(ends[1]), log_snr_max=float(ends[0]), exprs=exprs, inverse_closed_form=False,
+        variance_preserving=False, chosen=chosen, candidates={k: [c] for k, c in chosen.items()}, fallback=why)
 
 
 def _log_form(expr: sp.Expr) -> sp.Expr:
