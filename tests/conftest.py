@@ -78,3 +78,11 @@ def run_s2n():
 def s2n_process():
     """``s2n_process(*args, **subprocess_kwargs)``: the CLI as a new process, a CompletedProcess back."""
     return _process
+
+
+@pytest.fixture(params=["in-process", pytest.param("process", marks=pytest.mark.slow)])
+def s2n_both_ways(request):
+    """The test runs twice: through the entry point in this process (default selection), and as a real
+    ``s2n`` process in ``pytest -m slow`` (CI), so a command's real process is tested without paying its
+    start-up in every default run."""
+    return _in_process if request.param == "in-process" else _process

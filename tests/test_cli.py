@@ -6,7 +6,8 @@ import pytest
 
 
 def test_verify_user_schedule_writes_json(tmp_path, s2n_process):
-    # The real program: a new process, as a user starts it.
+    # The main job as a user starts it, a new process: the one real `s2n` process of the default selection
+    # (the other commands' real processes run in `pytest -m slow`, through the s2n_both_ways fixture).
     out = tmp_path / "r.json"
     proc = s2n_process("verify", "--only", "F2,F4", "-s", "alpha=1/sqrt(1+t**2); lambda=5-12*t", "-s", "general",
                "--json", str(out))
@@ -17,15 +18,15 @@ def test_verify_user_schedule_writes_json(tmp_path, s2n_process):
     assert "4 pass, 0 fail, 0 error, 0 skip" in proc.stdout
 
 
-def test_verify_and_show_read_spec_files_like_export(tmp_path, run_s2n, s2n_process):
+def test_verify_and_show_read_spec_files_like_export(tmp_path, run_s2n, s2n_both_ways):
     spec = tmp_path / "mine.toml"
     spec.write_text('name = "mine"\nalpha = "1/sqrt(1+t**2)"\nlambda = "5-12*t"\ndomain = [0.0, 1.0]\n')
     proc = run_s2n("verify", "--only", "F2", "-s", str(spec))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "F2     mine" in proc.stdout and "1 pass" in proc.stdout
-    shown = s2n_process("show", str(spec))  # the real program
+    shown = s2n_both_ways("show", str(spec))
     assert shown.returncode == 0 and "alpha     = 1/sqrt(t**2 + 1)" in shown.stdout
-    missing = s2n_process("verify", "-s", str(tmp_path / "absent.toml"))  # a user error in the real program
+    missing = run_s2n("verify", "-s", str(tmp_path / "absent.toml"))
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
         f"error: spec file {str(tmp_path / 'absent.toml')!r} not found"]
 

@@ -180,9 +180,9 @@ def test_w3_montecarlo_catches_a_wrong_conversion(monkeypatch):
 
 
 # ---------------------------------------------------------------------------- s2n weighting
-def test_cli_weighting_prints_closed_form_and_writes_json_and_plot(tmp_path, s2n_process):
+def test_cli_weighting_prints_closed_form_and_writes_json_and_plot(tmp_path, s2n_both_ways):
     out, png = tmp_path / "w.json", tmp_path / "w.png"
-    proc = s2n_process("weighting", "rectified-flow", "--prediction", "flow", "--compare", "vdm-elbo",
+    proc = s2n_both_ways("weighting", "rectified-flow", "--prediction", "flow", "--compare", "vdm-elbo",
                "--json", str(out), "--plot", str(png))
     assert proc.returncode == 0, proc.stderr
     assert "w       = exp(-λ/2)/2" in proc.stdout

@@ -74,8 +74,8 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
     assert not offenders, f"files referring outside the repository: {offenders}"
 
 
-def test_cli_claims_lists_and_explains(run_s2n, s2n_process) -> None:
-    listing = s2n_process("claims")  # the real program
+def test_cli_claims_lists_and_explains(run_s2n, s2n_both_ways) -> None:
+    listing = s2n_both_ways("claims")
     assert listing.returncode == 0, listing.stderr
     assert all(claim_id in listing.stdout for claim_id in claims.CLAIMS)
     one = run_s2n("claims", "b3", "--schedule", "vp-cosine")
