@@ -11,18 +11,11 @@ from s2n_theory import backward, forward
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
-from s2n_theory.verification import backward_checks, inference_checks, normal_form, prove
+from s2n_theory.verification import backward_checks, inference_checks
 
 GENERAL = Schedule.general()
 VE = get_schedule("ve")
 VP = get_schedule("vp-linear")
-
-
-@pytest.fixture
-def short_budget(monkeypatch):
-    """A wrong identity makes SymPy try every rewrite; cap that before the numeric fallback refutes it."""
-    monkeypatch.setitem(prove.SYMBOLIC_BUDGET_SECONDS, "quick", 1.0)
-    monkeypatch.setattr(normal_form, "NORMAL_FORM_SECONDS", 1.0)
 
 
 @pytest.mark.parametrize("check", [backward_checks.check_b1, backward_checks.check_b2, backward_checks.check_b3,

@@ -11,15 +11,9 @@ from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule import Schedule
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import S, T
-from s2n_theory.verification import cv_checks, inference_checks, normal_form, prove, suite
+from s2n_theory.verification import cv_checks, inference_checks, suite
 
 GENERAL = Schedule.general()
-
-
-@pytest.fixture
-def short_budget(monkeypatch):
-    monkeypatch.setitem(prove.SYMBOLIC_BUDGET_SECONDS, "quick", 1.0)
-    monkeypatch.setattr(normal_form, "NORMAL_FORM_SECONDS", 1.0)
 
 
 @pytest.mark.parametrize("check", [cv_checks.check_c1, cv_checks.check_c2, cv_checks.check_c3, cv_checks.check_c4,

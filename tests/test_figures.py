@@ -109,6 +109,7 @@ def _sweep_rows() -> list[dict]:
     return rows
 
 
+@pytest.mark.slow  # computes and draws every figure (~9 s): runs in `pytest -m slow` (CI)
 def test_every_figure_is_legible(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import matplotlib
 

@@ -248,7 +248,7 @@ def test_every_information_check_passes_on_a_fast_schedule():
         assert outcome.passed, (check.__name__, outcome)
 
 
-def test_i1_injected_error_fails_symbolic_numeric_and_montecarlo(monkeypatch):
+def test_i1_injected_error_fails_symbolic_numeric_and_montecarlo(monkeypatch, short_budget):
     monkeypatch.setattr(information, "dI_dsnr_from_mmse", lambda m: 0.505 * m)
     monkeypatch.setattr(information, "dI_dlog_snr_from_mmse", lambda s, m: 0.505 * s * m)
     monkeypatch.setattr(checks, "ONE_D", {"mixture": checks.ONE_D["mixture"]})
@@ -259,7 +259,7 @@ def test_i1_injected_error_fails_symbolic_numeric_and_montecarlo(monkeypatch):
     assert not _run(checks.check_i1_montecarlo).passed
 
 
-def test_i2_injected_error_fails(monkeypatch):
+def test_i2_injected_error_fails(monkeypatch, short_budget):
     monkeypatch.setattr(information, "time_rate", lambda dl, snr, m: 0.49 * dl * snr * m)
     assert not _run(checks.check_i2, "vdm").passed
     assert not _run(checks.check_i2, "general").passed
@@ -272,7 +272,7 @@ def test_i2_sign_is_part_of_the_check(monkeypatch):
     assert not _run(checks.check_i2_quadrature, "vdm").passed
 
 
-def test_i3_injected_errors_fail(monkeypatch):
+def test_i3_injected_errors_fail(monkeypatch, short_budget):
     import sympy as sp
 
     monkeypatch.setattr(information, "gaussian_posterior_variance_expr",
@@ -299,12 +299,12 @@ def test_i3_injected_errors_fail(monkeypatch):
     assert sp  # sympy imported for the patched expression
 
 
-def test_i4_injected_error_fails(monkeypatch):
+def test_i4_injected_error_fails(monkeypatch, short_budget):
     monkeypatch.setattr(information, "kong_integrand", lambda snr, e2, err: 1.05 * snr / (1 + snr) * e2 - err)
     assert not _run(checks.check_i4, "vdm").passed
 
 
-def test_i5_injected_errors_fail(monkeypatch):
+def test_i5_injected_errors_fail(monkeypatch, short_budget):
     from s2n_theory import snspace
 
     monkeypatch.setattr(snspace, "loss_integrand_t", lambda s, mmse=snspace.MMSE: -s.dlog_snr * __import__(

@@ -61,6 +61,7 @@ def test_declared_power_formulas_against_simulation():
     assert np.mean(rejected) >= 1 - power.MISS - 0.02
 
 
+@pytest.mark.slow  # sampling at the quick sizes (~5 s each): runs in `pytest -m slow` (CI), like M1's
 def test_m2_fails_with_wrong_exponent_in_b3(monkeypatch):
     original = backward.exact_step_coefficients
 
@@ -76,6 +77,7 @@ def test_m2_fails_with_wrong_exponent_in_b3(monkeypatch):
     assert not outcome.passed and "exact rho=1" in outcome.detail
 
 
+@pytest.mark.slow  # sampling at the quick sizes (~5 s each): runs in `pytest -m slow` (CI), like M1's
 def test_m3_fails_with_wrong_one_plus_rho_squared(monkeypatch):
     def wrong(schedule, x, x0_hat, rho=backward.RHO_T):
         return forward.drift(schedule) * x + (1 + rho**2) * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 4

@@ -129,7 +129,7 @@ def test_b5_b6_are_symbolic_on_the_general_schedule():
 
 
 @pytest.mark.slow
-def test_b6_fails_when_one_lagrange_coefficient_is_wrong(monkeypatch):
+def test_b6_fails_when_one_lagrange_coefficient_is_wrong(monkeypatch, short_budget):
     original = multistep.lagrange_coefficients
 
     def wrong(points):
@@ -143,7 +143,7 @@ def test_b6_fails_when_one_lagrange_coefficient_is_wrong(monkeypatch):
     assert not outcome.passed and "3 nodes" in outcome.detail
 
 
-def test_b5_moment_identities_fail_when_a_moment_is_wrong(monkeypatch):
+def test_b5_moment_identities_fail_when_a_moment_is_wrong(monkeypatch, short_budget):
     original = multistep.moment
 
     def wrong(j, rho=multistep.RHO):
@@ -154,7 +154,7 @@ def test_b5_moment_identities_fail_when_a_moment_is_wrong(monkeypatch):
     assert not outcome.passed and "M_2" in outcome.detail
 
 
-def test_b5_special_cases_fail_with_the_midpoint_weights_swapped(monkeypatch):
+def test_b5_special_cases_fail_with_the_midpoint_weights_swapped(monkeypatch, short_budget):
     # The exact-integral and midpoint weightings differ: the hand-written DPM-Solver++ forms tell them apart.
     original = multistep.weights
     monkeypatch.setattr(multistep, "weights", lambda points, midpoint=False: original(points, not midpoint))

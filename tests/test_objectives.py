@@ -5,8 +5,6 @@ making them fail; ``s2n weighting`` end to end."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -117,16 +115,7 @@ def test_symbolic_checks_pass(schedule):
         assert outcome.passed and outcome.method == "symbolic", (check.__name__, outcome)
 
 
-@pytest.fixture
-def short_symbolic_budget(monkeypatch):
-    """A failing identity spends the whole symbolic budget before the numeric fallback decides; the
-    verdict does not depend on the budget, so the injected-error tests use a short one."""
-    from s2n_theory.verification import prove
-
-    monkeypatch.setitem(prove.SYMBOLIC_BUDGET_SECONDS, "quick", 1.0)
-
-
-def test_wrong_conversion_factor_fails_every_symbolic_check(monkeypatch, short_symbolic_budget):
+def test_wrong_conversion_factor_fails_every_symbolic_check(monkeypatch, short_budget):
     original = objectives.conversion_factor
 
     def wrong(prediction, schedule, sigma_data=0.5):  # the unsquared B for x0 (a classic slip)
@@ -139,7 +128,7 @@ def test_wrong_conversion_factor_fails_every_symbolic_check(monkeypatch, short_s
     assert not checks.check_w1(get_schedule("vdm"), "quick").passed
 
 
-def test_wrong_target_definition_fails_w1(monkeypatch, short_symbolic_budget):
+def test_wrong_target_definition_fails_w1(monkeypatch, short_budget):
     original = objectives.target
 
     def wrong(prediction, schedule, sigma_data=0.5):  # v with the wrong sign of the x0 term
@@ -151,7 +140,7 @@ def test_wrong_target_definition_fails_w1(monkeypatch, short_symbolic_budget):
     assert not checks.check_w1(get_schedule("general"), "quick").passed
 
 
-def test_wrong_loss_integrand_fails_w2(monkeypatch, short_symbolic_budget):
+def test_wrong_loss_integrand_fails_w2(monkeypatch, short_budget):
     # Forgetting the conversion factor in the loss integrand: the ELBO is no longer a λ-integral.
     monkeypatch.setattr(objectives, "loss_integrand_t", lambda iw, error: iw.time_density_t * iw.weight_t * error(
         iw.schedule.log_snr) / 2)
@@ -191,13 +180,9 @@ def test_w3_montecarlo_catches_a_wrong_conversion(monkeypatch):
 
 
 # ---------------------------------------------------------------------------- s2n weighting
-def s2n(*args):
-    return subprocess.run([sys.executable, "-m", "s2n_theory.cli", *args], capture_output=True, text=True, timeout=300)
-
-
-def test_cli_weighting_prints_closed_form_and_writes_json_and_plot(tmp_path):
+def test_cli_weighting_prints_closed_form_and_writes_json_and_plot(tmp_path, s2n_both_ways):
     out, png = tmp_path / "w.json", tmp_path / "w.png"
-    proc = s2n("weighting", "rectified-flow", "--prediction", "flow", "--compare", "vdm-elbo",
+    proc = s2n_both_ways("weighting", "rectified-flow", "--prediction", "flow", "--compare", "vdm-elbo",
                "--json", str(out), "--plot", str(png))
     assert proc.returncode == 0, proc.stderr
     assert "w       = exp(-λ/2)/2" in proc.stdout
@@ -209,8 +194,8 @@ def test_cli_weighting_prints_closed_form_and_writes_json_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_weighting_general_schedule_prints_forms_in_t():
-    proc = s2n("weighting", "general", "-p", "x0", "--weight", "-dlogsnr*exp(logsnr)")
+def test_cli_weighting_general_schedule_prints_forms_in_t(run_s2n):
+    proc = run_s2n("weighting", "general", "-p", "x0", "--weight", "-dlogsnr*exp(logsnr)")
     assert proc.returncode == 0, proc.stderr
     assert "w       = 1" in proc.stdout
 
@@ -237,7 +222,8 @@ def test_cli_weighting_bad_input_exits_2_with_one_line(args, message):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_cli_weighting_bad_input_in_a_real_process():
-    proc = s2n("weighting", "vdm", "-p", "eps", "--json", "/nonexistent-dir/w.json")
+def test_cli_weighting_bad_input_through_the_entry_point(run_s2n):
+    # `s2n`'s own entry point (its handler for user errors, the exit status), in this process.
+    proc = run_s2n("weighting", "vdm", "-p", "eps", "--json", "/nonexistent-dir/w.json")
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --json")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr + proc.stdout

@@ -73,7 +73,7 @@ def test_cache_key_separates_schedules_levels_and_checks(tmp_path):
     assert len(keys) == 4
 
 
-def test_injected_error_in_one_session_is_not_hidden_by_the_cache(tmp_path, monkeypatch):
+def test_injected_error_in_one_session_is_not_hidden_by_the_cache(tmp_path, monkeypatch, short_budget):
     # In-process injection (monkeypatch) never meets the cache: suite.run caches only when given one.
     original = forward.diffusion_squared
     cache = Cache(tmp_path)
@@ -119,10 +119,10 @@ def test_a_code_edit_invalidates_the_cache_so_a_failing_check_never_passes_from_
     assert cleared.returncode == 0 and not cache_dir.exists()
 
 
-def test_plain_progress_lines_off_a_terminal(tmp_path):
-    env = {**os.environ, "S2N_CACHE_DIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "s2n_theory.cli", "verify", "--only", "F2", "-s", "vdm", "-j", "2"],
-                          capture_output=True, text=True, timeout=300, env=env)
+def test_plain_progress_lines_off_a_terminal(tmp_path, monkeypatch, run_s2n):
+    # Captured output is not a terminal, as in a pipe; tests/test_cli.py starts `s2n verify` as a real process.
+    monkeypatch.setenv("S2N_CACHE_DIR", str(tmp_path))
+    proc = run_s2n("verify", "--only", "F2", "-s", "vdm", "-j", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "progress: 1/1 checks" in proc.stderr
     assert "with -j 2" in proc.stdout

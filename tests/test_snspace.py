@@ -119,7 +119,7 @@ def test_s2_trajectories_differ_for_different_lambda_grids():
     assert np.max(np.abs(a[-1] - b[-1])) > 1e-3
 
 
-def test_s3_injected_errors_fail(monkeypatch):
+def test_s3_injected_errors_fail(monkeypatch, short_budget):
     monkeypatch.setattr(snspace, "loss_integrand_t", lambda s, mmse=snspace.MMSE: -s.dlog_snr * sp.exp(
         s.log_snr) * mmse(sp.exp(s.log_snr)))
     assert not _run(checks.check_s3).passed

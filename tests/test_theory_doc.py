@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,6 @@ from s2n_theory.verification import claims, registry, suite, theory_doc
 from s2n_theory.verification.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "s2n_theory.cli", *args], capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_docs_theory_md_is_generated_from_the_registry_and_current() -> None:
@@ -80,36 +74,36 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
     assert not offenders, f"files referring outside the repository: {offenders}"
 
 
-def test_cli_claims_lists_and_explains() -> None:
-    listing = _cli("claims")
+def test_cli_claims_lists_and_explains(run_s2n, s2n_both_ways) -> None:
+    listing = s2n_both_ways("claims")
     assert listing.returncode == 0, listing.stderr
     assert all(claim_id in listing.stdout for claim_id in claims.CLAIMS)
-    one = _cli("claims", "b3", "--schedule", "vp-cosine")
+    one = run_s2n("claims", "b3", "--schedule", "vp-cosine")
     assert one.returncode == 0, one.stderr
     for needle in ("B3. Exact step", "derived in:", "backward_checks.py::check_b3", "source:",
                    "derivation on vp-cosine:", "c_x0 ="):
         assert needle in one.stdout
-    latex = _cli("claims", "F1", "--latex")
+    latex = run_s2n("claims", "F1", "--latex")
     assert latex.returncode == 0 and r"\frac{\alpha'(t)}{\alpha(t)}" in latex.stdout
-    numeric = _cli("claims", "M2")
+    numeric = run_s2n("claims", "M2")
     assert numeric.returncode == 0 and "numeric by nature" in numeric.stdout
 
 
-def test_cli_claims_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
-    unknown = _cli("claims", "Z9")
+def test_cli_claims_bad_input_is_one_line_exit_2(tmp_path: Path, run_s2n) -> None:
+    unknown = run_s2n("claims", "Z9")
     assert unknown.returncode == 2 and unknown.stderr.strip().startswith("error: unknown claim id")
     assert len(unknown.stderr.strip().splitlines()) == 1
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{not json")
-    broken = _cli("claims", "--json", str(bad_json))
+    broken = run_s2n("claims", "--json", str(bad_json))
     assert broken.returncode == 2 and len(broken.stderr.strip().splitlines()) == 1
 
 
-def test_cli_claims_shows_the_last_status(tmp_path: Path) -> None:
+def test_cli_claims_shows_the_last_status(tmp_path: Path, run_s2n) -> None:
     results = tmp_path / "r.json"
     results.write_text('{"results": [{"claim": "F1", "status": "pass"}, {"claim": "F2", "status": "fail"},'
                        ' {"claim": "F2", "status": "pass"}]}')
-    out = _cli("claims", "--json", str(results)).stdout
+    out = run_s2n("claims", "--json", str(results)).stdout
     assert any(line.startswith("F1") and "pass" in line for line in out.splitlines())
     assert any(line.startswith("F2") and "fail" in line for line in out.splitlines())
     assert any(line.startswith("F3") and " - " in line for line in out.splitlines())

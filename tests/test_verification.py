@@ -44,7 +44,7 @@ def doubled_g2(monkeypatch):
     monkeypatch.setattr(forward, "diffusion_squared", lambda schedule: 2 * original(schedule))
 
 
-def test_wrong_g2_is_caught_by_f1_f2_f5(doubled_g2):
+def test_wrong_g2_is_caught_by_f1_f2_f5(doubled_g2, short_budget):
     results = suite.run(["F1", "F2", "F5"], ["general", "edm"])
     for r in results:
         if r.status != "skip":
@@ -52,20 +52,20 @@ def test_wrong_g2_is_caught_by_f1_f2_f5(doubled_g2):
 
 
 @pytest.mark.slow  # > 10 s on two cores: runs in `pytest -m slow` (CI)
-def test_wrong_drift_is_caught_by_f1_and_f2(monkeypatch):
+def test_wrong_drift_is_caught_by_f1_and_f2(monkeypatch, short_budget):
     monkeypatch.setattr(forward, "drift", lambda schedule: sp.diff(schedule.alpha, sp.Symbol("t", positive=True)))
     results = suite.run(["F1", "F2"], ["general", "vdm"])
     assert all(r.status == "fail" for r in results)
 
 
-def test_wrong_transition_is_caught_by_f3(monkeypatch):
+def test_wrong_transition_is_caught_by_f3(monkeypatch, short_budget):
     original = forward.transition
     monkeypatch.setattr(forward, "transition", lambda schedule: (original(schedule)[0], 1.01 * original(schedule)[1]))
     results = suite.run(["F3"], ["general", "edm"])
     assert [r.status for r in results if r.status != "skip"] == ["fail"] * 3
 
 
-def test_wrong_posterior_is_caught_by_f4(monkeypatch):
+def test_wrong_posterior_is_caught_by_f4(monkeypatch, short_budget):
     original = forward.posterior
 
     def wrong(schedule):
@@ -77,7 +77,7 @@ def test_wrong_posterior_is_caught_by_f4(monkeypatch):
     assert all(r.status == "fail" for r in results)
 
 
-def test_wrong_mixture_fokker_planck_is_caught_numerically(doubled_g2):
+def test_wrong_mixture_fokker_planck_is_caught_numerically(doubled_g2, short_budget):
     results = suite.run(["F5"], ["vp-linear"])
     numeric = [r for r in results if r.method == "numeric"]
     assert numeric and all(r.status == "fail" for r in numeric)
