@@ -155,3 +155,45 @@ def _latest_in_thread(func: Callable[..., Iterator[Any]], args: tuple, seconds: 
         # its next bytecode (a long C call finishes first; the caller does not wait for it).
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(helper.ident), ctypes.py_object(_Abandoned))
     return latest
+
+
+def call_within(func: Callable[..., Any], args: tuple, seconds: float) -> Any:
+    """``func(*args)`` in the calling thread, stopped at its next bytecode after ``seconds``.
+
+    A watchdog thread raises an exception inside the caller at the limit, reported as
+    :class:`TimeLimitExceeded`. The work stays in the calling thread, so whatever it does keeps
+    its own rules (a SymPy step inside still forks its time-limited child where that is allowed;
+    the child is killed on the way out). Meant for coarse limits (a whole check): a long C call
+    finishes before the exception lands.
+    """
+    caller = threading.get_ident()
+    lock = threading.Lock()
+    state = {"finished": False, "fired": False}
+    stop = threading.Event()
+
+    def watchdog() -> None:
+        if stop.wait(seconds):
+            return
+        with lock:
+            if not state["finished"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), ctypes.py_object(_Abandoned))
+
+    guard = threading.Thread(target=watchdog, name="s2n-call-within", daemon=True)
+    try:
+        guard.start()
+        return func(*args)
+    except _Abandoned:
+        raise TimeLimitExceeded(f"stopped after its {seconds:g} s time limit") from None
+    finally:
+        while True:  # the exception may land here if it fired just as func returned: absorb and clear it
+            try:
+                stop.set()
+                with lock:
+                    state["finished"] = True
+                    if state["fired"]:
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), None)
+                break
+            except _Abandoned:
+                continue
+

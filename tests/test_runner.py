@@ -4,14 +4,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from s2n_theory import forward
 from s2n_theory.schedule_spec import get_schedule
-from s2n_theory.time_limit import latest_within
-from s2n_theory.verification import runner, suite
+from s2n_theory.time_limit import TimeLimitExceeded, call_within, latest_within
+from s2n_theory.verification import registry, runner, suite
 from s2n_theory.verification.cache import Cache, schedule_fingerprint
 from s2n_theory.verification.registry import Check, Outcome
 
@@ -126,3 +127,36 @@ def test_plain_progress_lines_off_a_terminal(tmp_path, monkeypatch, run_s2n):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "progress: 1/1 checks" in proc.stderr
     assert "with -j 2" in proc.stdout
+
+
+def test_call_within_stops_a_runaway_call_and_leaves_no_stray_exception():
+    def spin() -> None:
+        while True:
+            pass
+
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded):
+        call_within(spin, (), 0.3)
+    assert time.monotonic() - started < 5
+    assert call_within(lambda a: a + 1, (41,), 5.0) == 42
+    with pytest.raises(ZeroDivisionError):
+        call_within(lambda: 1 / 0, (), 5.0)
+    for _ in range(200):  # limits that expire around the return must not leak an exception afterwards
+        try:
+            call_within(lambda: sum(range(20_000)), (), 2e-3)
+        except TimeLimitExceeded:
+            pass
+    time.sleep(0.05)
+
+
+def test_a_check_past_its_row_limit_is_an_error_row_and_the_run_goes_on(monkeypatch):
+    def runaway(schedule, level):
+        while True:
+            pass
+
+    monkeypatch.setitem(registry.ROW_SECONDS, "quick", 0.5)
+    check = registry.Check("F1", "numeric", "runaway", runaway)
+    result = registry.run_check(check, get_schedule("vdm"), "quick")
+    assert result.status == "error" and "0.5 s time limit" in result.detail
+    ok = registry.Check("F1", "numeric", "quick", lambda s, level: registry.Outcome(True, "numeric", 0.0, "", 1.0))
+    assert registry.run_check(ok, get_schedule("vdm"), "quick").status == "pass"

@@ -251,8 +251,10 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
             marginal = mixture.marginal(t, schedule)
             weights, means = marginal.weights, marginal.means[:, 0]
             sds = np.sqrt(marginal.covs[:, 0])
-            p = stats.kstest(xs.numpy(), lambda v: np.sum(weights * stats.norm.cdf((np.asarray(v)[:, None] - means)
-                                                                                    / sds), axis=1)).pvalue
+            def mixture_cdf(v: np.ndarray, weights=weights, means=means, sds=sds) -> np.ndarray:
+                return np.sum(weights * stats.norm.cdf((np.asarray(v)[:, None] - means) / sds), axis=1)
+
+            p = stats.kstest(xs.numpy(), mixture_cdf).pvalue
             worst_p = min(worst_p, p)
             if p_statistic(p) > p_threshold(tests):
                 failed.append(f"{method} rho={rho:g} t={t:.3g} (KS p {p:.2g})")
@@ -313,7 +315,8 @@ def check_m4_strong(schedule: Schedule, level: str) -> Outcome:
                    tolerance=ORDER_TOLERANCE)
 
 
-@claim_check("M4", "numeric", "weak order 1 of Euler–Maruyama; ODE orders of the one-step solvers (Euler 1, exact 1, Heun 2)",
+@claim_check("M4", "numeric",
+             "weak order 1 of Euler–Maruyama; ODE orders of the one-step solvers (Euler 1, exact 1, Heun 2)",
              general=False)
 def check_m4_orders(schedule: Schedule, level: str) -> Outcome:
     num = compile_schedule(schedule, "numpy")

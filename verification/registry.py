@@ -28,12 +28,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from s2n_theory.schedule import Schedule
+from s2n_theory.time_limit import TimeLimitExceeded, call_within
 
 from .claims import CLAIMS
 
 CHECK_METHODS = ("symbolic", "numeric", "montecarlo", "gpu")
 STATUSES = ("pass", "fail", "error", "skip")
 LEVELS = ("quick", "full")
+ROW_SECONDS = {"quick": 600.0, "full": 3600.0}
+"""Wall-clock limit of one check on one schedule: past it the row is an ``error`` naming the limit and the
+run goes on (every check of the built-ins takes well under a minute at the quick level)."""
 
 
 SKIP_REASONS = {
@@ -166,13 +170,17 @@ def run_check(check: Check, schedule: Schedule, level: str = "quick") -> CheckRe
             raise Skip("needs a concrete schedule", "concrete-only")
         if not schedule.is_general and not check.concrete:
             raise Skip("runs on the general schedule only", "general-only")
-        outcome = check.func(schedule, level)
+        outcome = call_within(check.func, (schedule, level), ROW_SECONDS[level])
         status, residual, tolerance, detail = _judge(outcome)
         result = CheckResult(check.claim, schedule.name, outcome.method, status, residual, 0.0, detail,
                              tolerance=tolerance, margin=margin(residual, tolerance))
     except Skip as skipped:
         result = CheckResult(check.claim, schedule.name, check.method, "skip", None, 0.0, str(skipped),
                              reason=skipped.reason)
+    except TimeLimitExceeded:
+        result = CheckResult(check.claim, schedule.name, check.method, "error", None, 0.0,
+                             f"the check ran past its {ROW_SECONDS[level]:g} s time limit (--level {level}) and was "
+                             "stopped; the schedule's expressions are too costly for it")
     except Exception as exc:  # noqa: BLE001 - a crashing check is reported, never hidden
         last = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
