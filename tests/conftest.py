@@ -46,7 +46,8 @@ def _in_process(*args: str) -> subprocess.CompletedProcess:
     handler for user errors), in this process: output captured, the exit status read from SystemExit.
 
     A new interpreter costs seconds of imports (torch, SymPy) per call, so tests of what a command prints and
-    returns use this; each command keeps at least one test that starts the real program (:func:`_process`)."""
+    returns use this. Real programs (:func:`_process`) still run: `s2n verify` in the default selection, the
+    other commands in ``pytest -m slow`` (:func:`s2n_both_ways`, and their tests marked slow)."""
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv
     sys.argv = ["s2n", *args]
