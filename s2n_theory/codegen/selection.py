@@ -57,7 +57,7 @@ def error_floor(name: str, ref: np.ndarray, dlam: np.ndarray | None = None) -> n
 
 
 SELECTION_SECONDS = 60.0
-"""Time limit for measuring the candidate forms of one schedule (the built-ins take 1-10 s); past it the plain
+"""Time limit for measuring the candidate forms of one schedule (each built-in takes under 5 s); past it the plain
 derived forms are exported, flagged as such (:func:`plain_forms`)."""
 
 _FORMS_CACHE: dict[tuple, ExportForms] = {}
