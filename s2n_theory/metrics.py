@@ -3,9 +3,10 @@
 * :func:`sliced_wasserstein`: mean over random unit directions of the 1-D W₂ distance
   (sorted projections; equal sample sizes);
 * :func:`mmd`: unbiased squared MMD with a Gaussian kernel;
-* :func:`mmd_to_mixture`: the squared MMD of a sample set to the *exact* law of a Gaussian
-  mixture (closed-form kernel mean embedding), with its jackknife standard error, and
-  :func:`paired_mmd_difference` for two runs paired row by row;
+* :func:`mmd_to_mixture` (:func:`mmd_to_mixture_bandwidths` for several kernels in one pass):
+  the squared MMD of a sample set to the *exact* law of a Gaussian mixture (closed-form kernel
+  mean embedding), with its jackknife standard error, and :func:`paired_mmd_difference` for two
+  runs paired row by row;
 * :func:`frechet_distance`: the Fréchet (W₂) distance between Gaussian fits ("FD");
 * :func:`bootstrap_ci` and :func:`paired_difference_ci`: percentile bootstrap intervals for any
   of them, for one run and for the difference between two paired runs.
@@ -179,19 +180,22 @@ def mixture_kernel_norm(mixture: GaussianMixture, h2: float) -> float:
     return total
 
 
-def _kernel_row_sums(x: torch.Tensor, h2: float) -> torch.Tensor:
-    """Σ_{j≠i} k(x_i, x_j) for every i, over row blocks of the upper triangle (each pair computed once)."""
+def _kernel_row_sums(x: torch.Tensor, h2s: tuple[float, ...]) -> torch.Tensor:
+    """Σ_{j≠i} k_h(x_i, x_j) for every i and every h² in ``h2s``, shape (len(h2s), n), over row blocks
+    of the upper triangle (each pair computed once, the squared distances shared by the bandwidths)."""
     n = x.shape[0]
     sq = (x * x).sum(1)
-    rows = torch.zeros(n, dtype=x.dtype, device=x.device)
+    rows = torch.zeros(len(h2s), n, dtype=x.dtype, device=x.device)
     step = max(1, MMD_BLOCK_ENTRIES // max(1, n))
     for start in range(0, n, step):
         end = min(n, start + step)
         # ‖a‖² − 2 a·b + ‖b‖², in place: each pass over a block is memory traffic, the exp is the real work.
         d2 = torch.addmm(sq[start:end, None], x[start:end], x[start:].T, alpha=-2.0).add_(sq[None, start:])
-        k = d2.clamp_(min=0.0).mul_(-0.5 / h2).exp_()
-        rows[start:end] += k.sum(1)
-        rows[end:] += k[:, end - start:].sum(0)  # the block's transpose: the same pairs seen from the other side
+        d2.clamp_(min=0.0)
+        for b, h2 in enumerate(h2s):
+            k = torch.exp(d2 * (-0.5 / h2))
+            rows[b, start:end] += k.sum(1)
+            rows[b, end:] += k[:, end - start:].sum(0)  # the block's transpose: the same pairs seen from the other side
     return rows - 1.0  # k(x_i, x_i) = 1
 
 
@@ -208,20 +212,32 @@ def mmd_to_mixture(x: torch.Tensor, mixture: GaussianMixture, bandwidth: float |
     jackknife's (leave-one-out values from the kernel row sums, no extra kernel evaluations),
     conservative for U-statistics. Sums are blocked (memory flat in n); pass float64.
     """
+    return mmd_to_mixture_bandwidths(x, mixture, (float(x.shape[1]) ** 0.5 if bandwidth is None else bandwidth,))[0]
+
+
+def mmd_to_mixture_bandwidths(x: torch.Tensor, mixture: GaussianMixture,
+                              bandwidths: tuple[float, ...]) -> list[MixtureMMD]:
+    """:func:`mmd_to_mixture` for several bandwidths at once (one pass over the pairs): a wide kernel
+    sees the mixture's weights and positions, a narrow one the components' shapes."""
     if x.ndim != 2 or x.shape[1] != mixture.dim:
         raise S2NError(f"mmd_to_mixture needs samples of shape (n, {mixture.dim}), got {tuple(x.shape)}")
     n = x.shape[0]
     if n < 3:
         raise S2NError("mmd_to_mixture needs at least 3 samples (for the jackknife)")
-    h2 = float(x.shape[1]) if bandwidth is None else float(bandwidth) ** 2
-    m = mixture_kernel_mean(mixture, x, h2)
-    norm = mixture_kernel_norm(mixture, h2)
-    # Row sums of the centred kernel h̃(a, b) = k(a, b) − m(a) − m(b) + ‖m‖² over j ≠ i.
-    row = _kernel_row_sums(x, h2) - (n - 1) * m - (m.sum() - m) + (n - 1) * norm
-    total = float(row.sum())
-    row_np = row.detach().cpu().double().numpy()
-    leave_one_out = (total - 2.0 * row_np) / ((n - 1) * (n - 2))
-    return MixtureMMD(total / (n * (n - 1)), _jackknife_se(leave_one_out), n, leave_one_out)
+    h2s = tuple(float(h) ** 2 for h in bandwidths)
+    if not all(math.isfinite(h2) and h2 > 0 for h2 in h2s):
+        raise S2NError(f"mmd_to_mixture needs finite bandwidths > 0, got {bandwidths}")
+    out = []
+    for h2, kernel_rows in zip(h2s, _kernel_row_sums(x, h2s), strict=True):
+        m = mixture_kernel_mean(mixture, x, h2)
+        norm = mixture_kernel_norm(mixture, h2)
+        # Row sums of the centred kernel h̃(a, b) = k(a, b) − m(a) − m(b) + ‖m‖² over j ≠ i.
+        row = kernel_rows - (n - 1) * m - (m.sum() - m) + (n - 1) * norm
+        total = float(row.sum())
+        row_np = row.detach().cpu().double().numpy()
+        leave_one_out = (total - 2.0 * row_np) / ((n - 1) * (n - 2))
+        out.append(MixtureMMD(total / (n * (n - 1)), _jackknife_se(leave_one_out), n, leave_one_out))
+    return out
 
 
 def _jackknife_se(values: np.ndarray) -> float:

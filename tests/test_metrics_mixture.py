@@ -58,7 +58,7 @@ def test_quadrature_check_catches_a_wrong_embedding():
         h2 = h**2
         m = metrics._kernel_scale(h2, 1) * torch.exp(mixture.log_prob_at(x, 1.0, 1e-3))
         n = x.shape[0]
-        pairs = float(metrics._kernel_row_sums(x, h2).sum()) / (n * (n - 1))
+        pairs = float(metrics._kernel_row_sums(x, (h2,)).sum()) / (n * (n - 1))
         return pairs - 2 * float(m.mean()) + metrics.mixture_kernel_norm(mixture, h2)
 
     assert quadrature_disagreement(wrong) > 1e3 * QUAD_TOL
@@ -84,7 +84,12 @@ def test_blocked_row_sums_equal_the_dense_sum(monkeypatch):
     dense = torch.exp(-torch.cdist(x, x) ** 2 / (2 * 3.0))
     expected = dense.sum(1) - 1.0
     monkeypatch.setattr(metrics, "MMD_BLOCK_ENTRIES", 301 * 40)  # several row blocks, a short last one
-    assert torch.allclose(metrics._kernel_row_sums(x, 3.0), expected, rtol=1e-13, atol=1e-12)
+    rows = metrics._kernel_row_sums(x, (3.0, 0.5))
+    assert torch.allclose(rows[0], expected, rtol=1e-13, atol=1e-12)
+    assert torch.allclose(rows[1], torch.exp(-torch.cdist(x, x) ** 2 / (2 * 0.5)).sum(1) - 1.0, rtol=1e-13, atol=1e-12)
+    one = metrics.mmd_to_mixture(x, MIX_3D, 0.7)
+    both = metrics.mmd_to_mixture_bandwidths(x, MIX_3D, (2.0, 0.7))
+    assert both[1].value == pytest.approx(one.value, rel=1e-12, abs=1e-15) and both[1].se == pytest.approx(one.se)
 
 
 def test_unbiased_on_exact_draws_and_jackknife_se_has_the_right_size():
@@ -117,6 +122,8 @@ def test_paired_difference_cancels_the_common_noise():
 def test_bad_input_is_named():
     with pytest.raises(S2NError, match="shape"):
         metrics.mmd_to_mixture(torch.zeros(10, 2, dtype=torch.float64), MIX_3D)
+    with pytest.raises(S2NError, match="bandwidths"):
+        metrics.mmd_to_mixture_bandwidths(torch.zeros(5, 3, dtype=torch.float64), MIX_3D, (1.0, 0.0))
     with pytest.raises(S2NError, match="at least 3"):
         metrics.mmd_to_mixture(torch.zeros(2, 3, dtype=torch.float64), MIX_3D)
     a = metrics.mmd_to_mixture(torch.as_tensor(MIX_3D.sample(10, np.random.default_rng(0))), MIX_3D)
