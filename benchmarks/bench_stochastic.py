@@ -8,18 +8,19 @@ the components' shapes, e.g. the shrinkage of a final denoising call made too ea
 noise floor is stated: the mean and s.d. of the same statistic over ``FLOOR_SEEDS`` sets of n
 exact draws from the mixture. Every value carries its jackknife s.e.
 
-Common random numbers: every sampler starts from the same n points x_T ~ p_T and, at step k,
-adds the same N(0, I) draw ξ_k (the engine's counter-based noise, seed ``NOISE_SEED``; the
-k-diffusion samplers get it through their ``noise_sampler``), so sample i of two samplers
-differs only by the solver and the grid. The difference of two samplers' MMD² is therefore
-reported with a *paired* jackknife s.e. (:func:`s2n_theory.metrics.paired_mmd_difference`),
-far below either value's own s.e.
+Common random numbers: every sampler starts from the same n points x_T ~ p_T, and all samplers
+of one comparison take their noise from one Brownian path (:class:`BrownianNoise`: the ξ_k of
+any grid are the normalised Brownian-bridge increments of B(σ²) between its grid points, so
+different grids see the same path, not only different solvers on one grid). Sample i of two
+samplers then differs only by the discretisation, and the difference of their MMD² is reported
+with a *paired* jackknife s.e. (:func:`s2n_theory.metrics.paired_mmd_difference`), far below
+either value's own s.e.
 
 Targets: the 2-D 8-component and 16-D 4-component mixtures of bench_solvers, schedules edm and
 vp-linear. Anchors (k-diffusion's own sampling.py, η = 1): euler_ancestral, dpmpp_2m_sde,
-dpmpp_3m_sde on the Karras-7 and the uniform-λ σ-grids, best of the two. Ours (ρ = 1): exact,
-ms2, ms3, ms2-pc, ms3-pc on Karras-7, uniform-λ and ``tuned_grid`` (tuned on the ODE, ρ = 0,
-64 separate start points), best of the three. NFE counts every denoiser call, the final
+dpmpp_3m_sde on the Karras-7 and the uniform-λ σ-grids, best of the two. Ours (ρ = 1): exact on
+uniform-λ; ms2, ms3, ms2-pc, ms3-pc on uniform-λ and on ``tuned_grid`` (tuned on the ODE, ρ = 0,
+64 separate start points), best of the two. NFE counts every denoiser call, the final
 denoising one included. Verdict per case and kernel: ours (best) against dpmpp_3m_sde (best),
 the paired difference and its s.e.; "better beyond noise" when ours − anchor < −3 s.e. At
 ``--confirm-nfe`` the two selected configurations are run again on fresh start points and noise
@@ -81,20 +82,48 @@ def floor(mixture, n: int, seeds: int = FLOOR_SEEDS) -> dict:
     return out
 
 
-def kd_noise(shape: torch.Size, seed: int):
-    """k-diffusion noise_sampler giving step k the engine's ξ_k (same seed, same sample ids)."""
-    source, step = NoiseSource(seed), [0]
+class BrownianNoise:
+    """The noise ξ_k of every sampler in a comparison, drawn from one Brownian path B(v), v = σ² (VE).
 
-    def noise(sigma, sigma_next):
-        out = source.normal(tuple(shape), step[0], dtype=torch.float64)
-        step[0] += 1
-        return out
+    The exact ρ = 1 step from v_t to v_s < v_t with x̂₀ frozen is the Brownian bridge of
+    y_v = x₀ + B(v): y_s = (v_s/v_t) y_t + (1 − v_s/v_t) x̂₀ + [B(v_s) − (v_s/v_t) B(v_t)], the bracket
+    N(0, v_s (1 − v_s/v_t)) and independent of B on [v_t, ∞). So ξ = bracket / its s.d. gives i.i.d.
+    N(0, 1) draws along any decreasing grid, and two samplers on *different* grids see the same
+    path (common random numbers across grids, not only across solvers). B is generated backwards
+    on the union of the grids' v (one counter-based draw per union step, seed ``seed``), and a
+    grid step sums the union steps inside it: B(v_k) = (v_k/v_i) B(v_i) + Σ_j (v_k/v_{j+1}) s_j z_j.
+    """
 
-    return noise
+    def __init__(self, seed: int, union: np.ndarray):
+        self.source = NoiseSource(seed)
+        self.v = np.unique(np.asarray(union, dtype=np.float64))[::-1].copy()
+        self.index = {float(x): j for j, x in enumerate(self.v)}
+
+    def xi(self, v_from: float, v_to: float, shape: tuple, dtype: torch.dtype) -> torch.Tensor:
+        i, k = self.index[v_from], self.index[v_to]
+        out = torch.zeros(shape, dtype=torch.float64)
+        for j in range(i, k):
+            a, b = self.v[j], self.v[j + 1]
+            out += (v_to / b) * np.sqrt(b * (1.0 - b / a)) * self.source.normal(shape, j, dtype=torch.float64)
+        return (out / np.sqrt(v_to * (1.0 - v_to / v_from))).to(dtype)
+
+    def for_grid(self, v_grid: np.ndarray) -> NoiseSource:
+        """The engine's noise for a grid with these v (the engine asks for step k's N(0, I))."""
+        brownian, v = self, [float(x) for x in v_grid]
+
+        class Grid(NoiseSource):
+            def normal(self, batch_shape, step, stream=0, *, sample_ids=None, dtype=torch.float32, device=None):
+                return brownian.xi(v[step], v[step + 1], tuple(batch_shape), dtype)
+
+        return Grid(0)
+
+    def sampler(self):
+        """k-diffusion's ``noise_sampler(sigma, sigma_next)``."""
+        return lambda sigma, sigma_next: self.xi(float(sigma) ** 2, float(sigma_next) ** 2, self.shape, torch.float64)
 
 
 class Case:
-    """One (schedule, mixture): its start points, denoisers and the two kinds of runs."""
+    """One (schedule, mixture): its start points, denoisers, grids and samplers."""
 
     def __init__(self, schedule_name: str, label: str, mixture, kd):
         self.schedule_name, self.label, self.mixture, self.kd = schedule_name, label, mixture, kd
@@ -109,52 +138,56 @@ class Case:
     def denoiser(self, x: torch.Tensor, t) -> torch.Tensor:
         return self.mixture.x0_hat(x, t, self.schedule)
 
-    def ours(self, method: str, grid: torch.Tensor, x_start: torch.Tensor, noise_seed: int) -> torch.Tensor:
-        return sample(self.denoiser, x_start.clone(), self.schedule, grid, method=method, rho=1.0,
-                      generator=noise_seed).samples
+    def v_of(self, config: tuple) -> np.ndarray:
+        """The v = σ² (VE) at which a configuration's sampler adds noise (its grid, without the final σ = 0)."""
+        if config[0] == "ours":
+            return np.exp(-np.asarray(self.ve.num.log_snr(config[2].numpy()), dtype=np.float64))
+        return np.array([float(s) ** 2 for s in self.anchor_sigmas(config[2], config[3])[:-1]])
 
-    def anchor(self, name: str, grid_label: str, nfe: int, x_start: torch.Tensor, noise_seed: int) -> torch.Tensor:
-        sigmas = torch.cat([self.ve.sigmas(nfe, grid_label), torch.zeros(1, dtype=torch.float64)])
-        return getattr(self.kd, f"sample_{name}")(self.ve.denoiser, x_start.clone() / self.alpha_max, sigmas,
-                                                  disable=True, eta=1.0, noise_sampler=kd_noise(x_start.shape,
-                                                                                                noise_seed))
+    def anchor_sigmas(self, grid_label: str, nfe: int) -> torch.Tensor:
+        return torch.cat([self.ve.sigmas(nfe, grid_label), torch.zeros(1, dtype=torch.float64)])
+
+    def run(self, config: tuple, x_start: torch.Tensor, noise: BrownianNoise) -> torch.Tensor:
+        """config: ("ours", method, time grid) or ("anchor", k-diffusion sampler, grid label, NFE)."""
+        if config[0] == "ours":
+            return sample(self.denoiser, x_start.clone(), self.schedule, config[2], method=config[1], rho=1.0,
+                          generator=noise.for_grid(self.v_of(config))).samples
+        noise.shape = tuple(x_start.shape)
+        return getattr(self.kd, f"sample_{config[1]}")(self.ve.denoiser, x_start.clone() / self.alpha_max,
+                                                      self.anchor_sigmas(config[2], config[3]), disable=True,
+                                                      eta=1.0, noise_sampler=noise.sampler())
 
 
 def runs(case: Case, n: int, nfes) -> tuple[list[dict], list[dict]]:
-    """Every sampler on every grid at every NFE (start seed 5, noise NOISE_SEED), and the verdicts."""
+    """Every sampler on its grids at every NFE (start seed 5, the Brownian path of NOISE_SEED), and the verdicts."""
     x_start, tune_start = case.start(n, 5), case.start(64, 1)
     rows, verdicts = [], []
     for nfe in nfes:
-        results: dict[tuple[str, str], dict[str, MixtureMMD]] = {}
         configs: dict[tuple[str, str], tuple] = {}
-
-        def record(sampler: str, grid: str, used: int, out: torch.Tensor, seconds: float,
-                   results: dict = results, nfe: int = nfe) -> None:
-            started = time.perf_counter()
-            r = results[(sampler, grid)] = metric(out, case.mixture)
-            rows.append({"schedule": case.schedule_name, "target": case.label, "sampler": sampler, "grid": grid,
-                         "nfe_budget": nfe, "nfe": used, **{f"mmd2_{k}": v.value for k, v in r.items()},
-                         **{f"se_{k}": v.se for k, v in r.items()},
-                         "sample_seconds": seconds, "metric_seconds": time.perf_counter() - started})
-
         for name in OURS:
             steps = SOLVERS[name].steps_for_nfe(nfe - 1)
-            tuned = tuned_grid(case.schedule, steps, name, case.denoiser, tune_start)
-            grids = {"karras-7": time_grid(case.schedule, steps, "karras"),
-                     "uniform-lambda": time_grid(case.schedule, steps, "uniform-lambda"),
-                     f"tuned on ODE ({tuned.kind} {tuned.parameter:g}, stop {tuned.stop:g})": tuned.grid}
+            grids = {"uniform-lambda": time_grid(case.schedule, steps, "uniform-lambda")}
+            if name != "exact":
+                tuned = tuned_grid(case.schedule, steps, name, case.denoiser, tune_start)
+                grids[f"tuned on ODE ({tuned.kind} {tuned.parameter:g}, stop {tuned.stop:g})"] = tuned.grid
             for grid_label, grid in grids.items():
                 configs[(f"{name} rho=1", grid_label)] = ("ours", name, grid)
-                started = time.perf_counter()
-                out = case.ours(name, grid, x_start, NOISE_SEED)
-                record(f"{name} rho=1", grid_label, SOLVERS[name].nfe(steps) + 1, out, time.perf_counter() - started)
         if case.kd is not None:
             for anchor in ANCHORS:
                 for grid_label in ANCHOR_GRIDS:
-                    configs[(f"kd {anchor}(eta=1)", grid_label)] = ("anchor", anchor, grid_label)
-                    started = time.perf_counter()
-                    out = case.anchor(anchor, grid_label, nfe, x_start, NOISE_SEED)
-                    record(f"kd {anchor}(eta=1)", grid_label, nfe, out, time.perf_counter() - started)
+                    configs[(f"kd {anchor}(eta=1)", grid_label)] = ("anchor", anchor, grid_label, nfe)
+        noise = BrownianNoise(NOISE_SEED, np.concatenate([case.v_of(c) for c in configs.values()]))
+        results: dict[tuple[str, str], dict[str, MixtureMMD]] = {}
+        for (sampler, grid_label), config in configs.items():
+            started = time.perf_counter()
+            out = case.run(config, x_start, noise)
+            seconds = time.perf_counter() - started
+            r = results[(sampler, grid_label)] = metric(out, case.mixture)
+            used = SOLVERS[config[1]].nfe(len(config[2]) - 1) + 1 if config[0] == "ours" else nfe
+            rows.append({"schedule": case.schedule_name, "target": case.label, "sampler": sampler, "grid": grid_label,
+                         "nfe_budget": nfe, "nfe": used, **{f"mmd2_{k}": v.value for k, v in r.items()},
+                         **{f"se_{k}": v.se for k, v in r.items()},
+                         "sample_seconds": seconds, "metric_seconds": time.perf_counter() - started - seconds})
         for kernel in KERNELS:
             verdicts.append(verdict(case, nfe, kernel, results, configs))
     return rows, verdicts
@@ -178,21 +211,15 @@ def verdict(case: Case, nfe: int, kernel: str, results: dict, configs: dict) -> 
 
 
 def confirm(case: Case, n: int, v: dict, cache: dict) -> dict:
-    """The verdict's two configurations again, on fresh start points and noise (``CONFIRM_SEEDS``), n samples each."""
-    x_start = case.start(n, CONFIRM_SEEDS[0])
-
-    def run(config: tuple) -> dict[str, MixtureMMD]:
-        key = (case.schedule_name, case.label, v["nfe"], config[0], config[1], str(config[2]))
-        if key not in cache:
-            if config[0] == "ours":
-                out = case.ours(config[1], config[2], x_start, CONFIRM_SEEDS[1])
-            else:
-                out = case.anchor(config[1], config[2], v["nfe"], x_start, CONFIRM_SEEDS[1])
-            cache[key] = metric(out, case.mixture)
-        return cache[key]
-
+    """The verdict's two configurations again, on fresh start points and Brownian path (``CONFIRM_SEEDS``)."""
+    key = (case.schedule_name, case.label, v["nfe"], v["ours"], v["anchor"])
+    if key not in cache:
+        x_start = case.start(n, CONFIRM_SEEDS[0])
+        pair = (v["ours_config"], v["anchor_config"])
+        noise = BrownianNoise(CONFIRM_SEEDS[1], np.concatenate([case.v_of(c) for c in pair]))
+        cache[key] = [metric(case.run(c, x_start, noise), case.mixture) for c in pair]
     kernel = v["kernel"]
-    ours, anchor = run(v["ours_config"])[kernel], run(v["anchor_config"])[kernel]
+    ours, anchor = (r[kernel] for r in cache[key])
     diff, se = paired_mmd_difference(ours, anchor)
     return {"schedule": case.schedule_name, "target": case.label, "nfe": v["nfe"], "kernel": kernel, "n": n,
             "ours": v["ours"], "anchor": v["anchor"], "ours_mmd2": ours.value, "ours_se": ours.se,
@@ -228,7 +255,7 @@ def markdown(results: dict) -> str:
     if results.get("confirm"):
         emit("\nConfirmation runs (fresh start points and noise; the configurations selected below):\n")
         out.extend(verdict_table(results["confirm"], True))
-    emit("\nSelection runs (start seed 5, noise seed 3):\n")
+    emit("\nSelection runs (start seed 5, Brownian path seed 3):\n")
     out.extend(verdict_table(results["verdicts"], False))
     best: dict = {}
     for r in results["rows"]:
@@ -253,7 +280,7 @@ def main() -> None:
     parser.add_argument("--targets", default="2d,16d", help="2d (8-component), 16d (4-component)")
     parser.add_argument("--nfe", default="10,20,50,100")
     parser.add_argument("--samples", type=int, default=20000)
-    parser.add_argument("--confirm-samples", type=int, default=50000,
+    parser.add_argument("--confirm-samples", type=int, default=20000,
                         help="samples of the confirmation runs of the verdicts (0: none)")
     parser.add_argument("--confirm-nfe", default="20,50")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
