@@ -19,7 +19,7 @@ either value's own s.e.
 Targets: the 2-D 8-component and 16-D 4-component mixtures of bench_solvers, schedules edm and
 vp-linear. Anchors (k-diffusion's own sampling.py, η = 1): euler_ancestral, dpmpp_2m_sde,
 dpmpp_3m_sde on the Karras-7 and the uniform-λ σ-grids, best of the two. Ours (ρ = 1): exact on
-uniform-λ; ms2, ms3, ms2-pc, ms3-pc on uniform-λ and on ``tuned_grid`` (tuned on the ODE, ρ = 0,
+uniform-λ; ms3, ms2-pc, ms3-pc on uniform-λ and on ``tuned_grid`` (tuned on the ODE, ρ = 0,
 64 separate start points), best of the two. NFE counts every denoiser call, the final
 denoising one included. Verdict per case and kernel: ours (best) against dpmpp_3m_sde (best),
 the paired difference and its s.e.; "better beyond noise" when ours − anchor < −3 s.e. At
@@ -50,7 +50,7 @@ from s2n_theory.sampling.noise import NoiseSource
 from s2n_theory.sampling.tuning import tuned_grid
 from s2n_theory.schedule_spec import get_schedule
 
-OURS = ("exact", "ms2", "ms3", "ms2-pc", "ms3-pc")
+OURS = ("exact", "ms3", "ms2-pc", "ms3-pc")
 ANCHORS = ("euler_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde")
 ANCHOR_GRIDS = ("karras-7", "uniform-lambda")
 TARGET_ANCHOR = "kd dpmpp_3m_sde(eta=1)"
@@ -283,6 +283,7 @@ def main() -> None:
     parser.add_argument("--confirm-samples", type=int, default=20000,
                         help="samples of the confirmation runs of the verdicts (0: none)")
     parser.add_argument("--confirm-nfe", default="20,50")
+    parser.add_argument("--floor", choices=("yes", "no", "only"), default="yes", help="measure the noise floor")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -293,11 +294,11 @@ def main() -> None:
     confirm_nfe = {int(v) for v in args.confirm_nfe.split(",")} if args.confirm_samples else set()
     started = time.perf_counter()
     results: dict = {"rows": [], "verdicts": [], "floor": [], "confirm": [], "confirm_floor": []}
-    for label, mixture in targets:
+    for label, mixture in targets if args.floor != "no" else ():
         results["floor"].append({"target": label, **floor(mixture, args.samples)})
         print(f"floor {results['floor'][-1]}", flush=True)
     cache: dict = {}
-    for schedule in args.schedules.split(","):
+    for schedule in args.schedules.split(",") if args.floor != "only" else ():
         for label, mixture in targets:
             case = Case(schedule, label, mixture, kd)
             rows, verdicts = runs(case, args.samples, nfes)
@@ -308,12 +309,13 @@ def main() -> None:
                 if v["nfe"] in confirm_nfe and "anchor" in v:
                     results["confirm"].append(confirm(case, args.confirm_samples, v, cache))
                     print("confirm", json.dumps(results["confirm"][-1]), flush=True)
-    if results["confirm"]:
+    if results["confirm"] and args.confirm_samples != args.samples:
         for label, mixture in targets:
             results["confirm_floor"].append({"target": label, **floor(mixture, args.confirm_samples, 3)})
     results["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"solvers_stochastic_{args.schedules.replace(',', '_')}_{args.targets.replace(',', '_')}"
+    stem = "solvers_stochastic_" + ("floor" if args.floor == "only" else args.schedules.replace(",", "_"))
+    stem += "_" + args.targets.replace(",", "_")
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2))
     (args.out / f"{stem}.md").write_text(markdown(results) + "\n")
     print(markdown(results))
