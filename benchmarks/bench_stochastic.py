@@ -2,9 +2,10 @@
 
 Error: the unbiased MMD² between n sampler outputs and the *exact* mixture law
 (:func:`s2n_theory.metrics.mmd_to_mixture`: Gaussian kernel, closed-form kernel mean
-embedding), so only the sampler's samples are random, with two kernels (``KERNELS``): the wide
-one (bandwidth √d, as before) sees the mixture's weights and positions, the narrow one (√d/4)
-the components' shapes, e.g. the shrinkage of a final denoising call made too early. Its
+embedding), so only the sampler's samples are random. Kernels (``--kernels``): the narrow one
+(bandwidth √d/4, the default) sees the components' shapes, e.g. the shrinkage of a final
+denoising call made too early, and has the lower floor; the wide one (√d, the earlier
+metric's) mostly sees the mixture's weights and positions; both run in one pass. Its
 noise floor is stated: the mean and s.d. of the same statistic over ``FLOOR_SEEDS`` sets of n
 exact draws from the mixture. Every value carries its jackknife s.e.
 
@@ -27,9 +28,11 @@ the paired difference and its s.e.; "better beyond noise" when ours − anchor <
 with ``--confirm-samples`` samples (the selection's winner's curse does not carry over), and
 that run gives the verdict.
 
-Run:  python benchmarks/bench_stochastic.py [--schedules edm,vp-linear] [--samples 20000]
-      [--nfe 10,20,50,100] [--out benchmarks/results]
-(writes solvers_stochastic_<schedules>.{json,md}; one torch thread.)
+Run:  python benchmarks/bench_stochastic.py [--schedules edm,vp-linear] [--targets 2d,16d]
+      [--samples 20000] [--nfe 20,50,10,100] [--kernels narrow] [--floor yes|no|only]
+      [--out benchmarks/results]
+(writes solvers_stochastic_<schedules>_<targets>.{json,md} after every NFE; one torch thread.
+BENCHMARKS.md: four runs, one per schedule and target, with --floor no, and one --floor only.)
 """
 
 from __future__ import annotations
