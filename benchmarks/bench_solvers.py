@@ -14,9 +14,8 @@ here), and iPNDM (4th-order Adams–Bashforth in σ with its fixed coefficients,
 from the published formula). Ours: ms2, ms3, ms4, ms2-pc, ms3-pc on Karras-7, uniform-λ and
 the grid from ``tuned_grid`` (tuned on a separate batch of 64 start points).
 
-Stochastic (ρ = 1): unbiased MMD² between 5 000 samples and 5 000 fresh oracle samples of
-the data, with the oracle-vs-oracle noise floor (mean and s.d. over 5 pairs), against
-k-diffusion's euler_ancestral, dpmpp_2m_sde and dpmpp_3m_sde (η = 1).
+The stochastic side (ρ = 1 against the η = 1 samplers, MMD² to the exact law) is
+``benchmarks/bench_stochastic.py``.
 
 Run:  python benchmarks/bench_solvers.py [--quick] [--out benchmarks/results]
 """
@@ -32,7 +31,6 @@ import numpy as np
 import torch
 
 from s2n_theory.gaussian_mixture import GaussianMixture
-from s2n_theory.metrics import mmd
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.sampling import SOLVERS, sample, time_grid
 from s2n_theory.sampling.tuning import tuned_grid
@@ -198,39 +196,6 @@ def deterministic(schedule_name: str, label: str, mixture: GaussianMixture, n: i
     return rows
 
 
-def stochastic(schedule_name: str, label: str, mixture: GaussianMixture, n: int, kd, nfes=(10, 20, 50, 100)):
-    schedule = get_schedule(schedule_name)
-    ve = VE(schedule, mixture)
-    rng = np.random.default_rng(5)
-    x_start = torch.as_tensor(mixture.marginal(schedule.t_max, schedule).sample(n, rng))
-    data = torch.as_tensor(mixture.sample(n, np.random.default_rng(6)))
-    floor = [mmd(torch.as_tensor(mixture.sample(n, np.random.default_rng(100 + i))), data) for i in range(5)]
-    denoiser = lambda x, t: mixture.x0_hat(x, t, schedule)  # noqa: E731
-    rows = []
-    for nfe in nfes:
-        for name in ("exact", "ms2", "ms3", "ms2-pc"):
-            steps = SOLVERS[name].steps_for_nfe(nfe - 1)
-            for grid_label in ("karras-7", "uniform-lambda"):
-                grid = time_grid(schedule, steps, "karras" if grid_label == "karras-7" else grid_label)
-                out = sample(denoiser, x_start.clone(), schedule, grid, method=name, rho=1.0, generator=3)
-                rows.append({"schedule": schedule_name, "target": label, "sampler": f"{name} rho=1",
-                             "grid": grid_label, "nfe": out.nfe, "mmd2": mmd(out.samples, data)})
-        if kd is None:
-            continue
-        for anchor in ("euler_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde"):
-            for grid_label in ANCHOR_GRIDS:
-                generator = torch.Generator().manual_seed(3)
-                noise = lambda s, sn, g=generator: torch.randn(x_start.shape, generator=g, dtype=torch.float64)  # noqa: E731
-                sigmas = torch.cat([ve.sigmas(nfe, grid_label), torch.zeros(1, dtype=torch.float64)])
-                fn = getattr(kd, f"sample_{anchor}")
-                out = fn(ve.denoiser, x_start.clone() / float(ve.num.alpha(schedule.t_max)), sigmas, disable=True,
-                         eta=1.0, noise_sampler=noise)
-                rows.append({"schedule": schedule_name, "target": label, "sampler": f"kd {anchor}(eta=1)",
-                             "grid": grid_label, "nfe": nfe, "mmd2": mmd(out, data)})
-    return rows, {"schedule": schedule_name, "target": label, "n": n, "floor_mean": float(np.mean(floor)),
-                  "floor_sd": float(np.std(floor, ddof=1))}
-
-
 def best_table(rows: list[dict], key: str = "error") -> dict:
     """(schedule, target, sampler, NFE budget) → the best grid's row (its own NFE may be one less)."""
     best: dict = {}
@@ -266,7 +231,7 @@ def figure(rows: list[dict], out: Path) -> None:
 
 
 def markdown_tables(r: dict) -> str:
-    """The summary, per-panel and stochastic tables of BENCHMARKS.md, from the results dict."""
+    """The summary and per-panel tables of BENCHMARKS.md, from the results dict."""
     out: list[str] = []
     emit = out.append
     emit("| schedule | target | NFE | ours (solver, grid) | error | best anchor, Karras-7/uniform-λ | error | ratio "
@@ -293,33 +258,14 @@ def markdown_tables(r: dict) -> str:
                 x = best.get((*panel, sampler, b))
                 cells.append(f"{x['error']:.3g}" if x else "")
             emit(f"| {sampler} | " + " | ".join(cells) + " |")
-    if "stochastic" in r:
-        emit("")
-        sb = {}
-        for x in r["stochastic"]:
-            k = (x["target"], x["sampler"], x["nfe"])
-            if k not in sb or x["mmd2"] < sb[k]["mmd2"]:
-                sb[k] = x
-        for f in r["stochastic_floor"]:
-            emit(f"floor {f['target']}: {f['floor_mean']:.2g} ± {f['floor_sd']:.2g} (n = {f['n']})")
-        for target in sorted({k[0] for k in sb}):
-            nfes = sorted({k[2] for k in sb if k[0] == target})
-            emit(f"\n{target}:\n\n| sampler (ρ = 1 / η = 1) | " + " | ".join(f"NFE {n}" for n in nfes) + " |")
-            emit("|---|" + "---|" * len(nfes))
-            for sampler in sorted({k[1] for k in sb if k[0] == target}):
-                cells = [f"{sb[(target, sampler, n)]['mmd2']:.2g}" if (target, sampler, n) in sb else "" for n in nfes]
-                emit(f"| {sampler} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer samples, NFE 10 and 20 only")
-    parser.add_argument("--no-stochastic", action="store_true")
     parser.add_argument("--nfe", type=str, default=None, help="NFE budgets, comma-separated (default: NFES)")
     parser.add_argument("--samples", type=int, default=None, help="start points of the 2-D target (16-D: half)")
-    parser.add_argument("--stochastic-nfe", type=str, default="10,20,50,100")
-    parser.add_argument("--stochastic-samples", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -357,18 +303,6 @@ def main() -> None:
                   f"{ours[0] / anchor_plain[0]:.2f}) | best anchor, also stop 10: {anchor[1]} {anchor[0]:.4g} "
                   f"(ratio {ours[0] / anchor[0]:.2f})")
     results["summary"] = summary
-    if not args.no_stochastic:
-        stoch, floors = [], []
-        for label, mixture in (("2-D 8-comp", mixture_2d_8()), ("16-D 4-comp", mixture_16d())):
-            r, f = stochastic("edm", label, mixture, 2000 if args.quick else args.stochastic_samples, kd,
-                              (10, 20) if args.quick else tuple(int(v) for v in args.stochastic_nfe.split(",")))
-            stoch += r
-            floors.append(f)
-        results["stochastic"], results["stochastic_floor"] = stoch, floors
-        for (schedule, target, sampler, nfe), r in sorted(best_table(stoch, "mmd2").items()):
-            print(f"STOCH {schedule} {target:12} NFE {nfe:3} {sampler:26} MMD2 {r['mmd2']:.3g} ({r['grid']})")
-        for f in floors:
-            print(f"STOCH floor {f['target']}: oracle vs oracle MMD2 {f['floor_mean']:.2g} +- {f['floor_sd']:.2g}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "solvers.json").write_text(json.dumps(results, indent=2))
     (args.out / "solvers.md").write_text(markdown_tables(results) + "\n")
