@@ -1,11 +1,11 @@
 """The NFE study across solvers (EXPERIMENTS.md §4): one table, one figure and paired comparisons per target.
 
 Run from the repository root after the sweeps of configs/<target>_nfe.toml, <target>_nfe_ms.toml and
-<target>_nfe_ms_rho1.toml (all with --out docs/results/<config name>):
+<target>_nfe_ms_rho1.toml (and mixture16d_nfe_ms_ulambda.toml), all with --out docs/results/<config name>:
     PYTHONPATH=. python docs/results/nfe_report.py
     PYTHONPATH=. python docs/results/nfe_report.py digits      # one target only
 Writes docs/results/nfe_solvers_<target>.md and docs/figures/<target>_nfe_solvers_<metric>.png. The
-paired comparisons (each multistep row at NFE ≤ 35 against the exact step at the same ρ and NFE target:
+paired comparisons (each multistep row at NFE ≤ 35 against the exact step at the same grid, ρ and NFE target:
 same seed, so the same start noise; the main metric only) need the per-run samples the sweeps saved
 under docs/results/*/samples/.
 """
@@ -29,7 +29,7 @@ torch.set_num_threads(1)
 ROOT = Path("docs/results")
 FIGURES = Path("docs/figures")
 TARGETS = {"mixture16d": ["sw", "fd"], "digits": ["fdd", "fd"]}
-STUDIES = ("nfe", "nfe_ms", "nfe_ms_rho1")
+STUDIES = ("nfe", "nfe_ms", "nfe_ms_rho1", "nfe_ms_ulambda")
 METHOD_ORDER = ("exact", "euler", "heun", "ms2", "ms3", "ms4", "ms2-pc", "ms3-pc")
 N_BOOT = 200
 COMPARE_UP_TO = 35
@@ -45,22 +45,23 @@ def rows_of(prefix):
 
 
 def label(row):
-    return f"{row['method']}, ρ = {row['rho']:g}"
+    grid = "" if row["grid"] == "karras" else f", {row['grid']}"
+    return f"{row['method']}, ρ = {row['rho']:g}{grid}"
 
 
 def table(rows, metric, nfe_targets):
     cells = {}
     for r in rows:
-        cells[(r["method"], r["rho"], r["nfe_target"])] = r
+        cells[(r["method"], r["rho"], r["grid"], r["nfe_target"])] = r
     lines = ["| method, ρ | " + " | ".join(f"NFE ≈ {n}" for n in nfe_targets) + " |",
              "|---|" + "---|" * len(nfe_targets)]
-    for rho in (0.0, 1.0):
+    for grid, rho in (("karras", 0.0), ("karras", 1.0), ("uniform-lambda", 0.0)):
         for method in METHOD_ORDER:
-            if not any((method, rho, n) in cells for n in nfe_targets):
+            if not any((method, rho, grid, n) in cells for n in nfe_targets):
                 continue
-            row = [f"{method}, ρ = {rho:g}"]
+            row = [label({"method": method, "rho": rho, "grid": grid})]
             for n in nfe_targets:
-                r = cells.get((method, rho, n))
+                r = cells.get((method, rho, grid, n))
                 row.append("—" if r is None else
                            f"{r[metric]:.4g} [{r[metric + '_lo']:.3g}, {r[metric + '_hi']:.3g}]"
                            + (f" (NFE {r['nfe']})" if r["nfe"] != n else ""))
@@ -81,12 +82,13 @@ def samples_of(row):
 
 def comparisons(rows, metric):
     """Each multistep row minus the exact row at the same ρ and NFE target, paired bootstrap."""
-    exact = {(r["rho"], r["nfe_target"]): r for r in rows if r["method"] == "exact"}
+    exact = {(r["grid"], r["rho"], r["nfe_target"]): r for r in rows if r["method"] == "exact"}
     function = sweep.metric_function(metric)
     reference = None
-    lines = [f"| method, ρ | NFE | {metric}: method − exact [95 % paired CI] | verdict |", "|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["rho"], METHOD_ORDER.index(r["method"]), r["nfe_target"])):
-        base = exact.get((r["rho"], r["nfe_target"]))
+    lines = [f"| method, ρ (grid Karras-7 unless named) | NFE | {metric}: method − exact on the same grid "
+             "[95 % paired CI] | verdict |", "|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["grid"], r["rho"], METHOD_ORDER.index(r["method"]), r["nfe_target"])):
+        base = exact.get((r["grid"], r["rho"], r["nfe_target"]))
         if not r["method"].startswith("ms") or base is None or r["nfe_target"] > COMPARE_UP_TO:
             continue
         a, b = samples_of(r), samples_of(base)
@@ -105,7 +107,8 @@ def figure(rows, prefix, metric):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, rho in zip(axes, (0.0, 1.0), strict=True):
         for method in METHOD_ORDER:
-            subset = sorted((r for r in rows if r["method"] == method and r["rho"] == rho), key=lambda r: r["nfe"])
+            subset = sorted((r for r in rows if r["method"] == method and r["rho"] == rho and r["grid"] == "karras"),
+                            key=lambda r: r["nfe"])
             if len(subset) < 2:
                 continue
             xs = [r["nfe"] for r in subset]
