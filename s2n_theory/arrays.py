@@ -92,6 +92,9 @@ class _TorchPrinter(TorchPrinter):
     def _print_erfc(self, expr: sp.Expr) -> str:
         return f"torch.special.erfc({self._print(expr.args[0])})"
 
+    def _print_expm1(self, expr: sp.Expr) -> str:  # SymPy's expm1 (sympy.codegen.cfunctions), a stable 1 − e^z
+        return f"torch.expm1({self._print(expr.args[0])})"
+
 
 _NUMPY_MODULES = [{"erf": special.erf, "erfc": special.erfc}, "numpy"]
 """numpy has no erf: without scipy's (arrays, complex too) lambdify falls back to math.erf on scalars."""

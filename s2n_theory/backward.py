@@ -13,21 +13,28 @@ Freezing x̂₀ on [s, t] makes B2 linear; its exact solution is the step (B3)
 
 B4 is this toolkit's parametric step: x̂₀ is replaced by
 x̂₀_γ = (1 + γ) x_θ − γ x/α_t (equivalently ε̂_γ = (1 + γ) ε_θ) and ξ by (1 + δ) ξ.
-The symbolic functions return SymPy expressions in t (and s); :func:`exact_step`
-and :func:`euler_maruyama_step` are the numeric numpy/torch versions.
+The symbolic functions return SymPy expressions in t (and s). Their numeric form is derived once,
+on :data:`VALUES` (α, σ, λ, α′, λ′ as inputs), compiled per backend and fed the schedule's
+generated values (:func:`step_coefficients`): :func:`exact_step`, :func:`euler_maruyama_step`
+(numpy or torch, one time per sample allowed) and the sampling engine's per-grid tables all
+evaluate that one implementation.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import sympy as sp
 import torch
+from sympy.codegen.rewriting import expm1_opt, optimize
 
 from . import forward
-from .arrays import append_dims, backend_of, like
-from .numeric_schedule import values_like
+from .arrays import append_dims, backend_of, compile_expression
+from .arrays import like as like_array
+from .numeric_schedule import compile_schedule
 from .schedule import Schedule
 from .symbols import S, T
 
@@ -99,6 +106,105 @@ def parametric_step_coefficients(
     return c_x - c_x0 * gamma / schedule.alpha, c_x0 * (1 + gamma), c_noise * (1 + delta)
 
 
+# ---------------------------------------------------------------------- B2 + B4: the Euler–Maruyama step
+def drift_coefficients(
+    schedule: Schedule, rho: sp.Expr = RHO, gamma: sp.Expr = GAMMA
+) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """B2 with B4's x̂₀_γ: (a, b, c) with drift a x + b x_θ and noise coefficient c = ρ σ √(−λ′), at time t."""
+    x, x0 = sp.Symbol("x", real=True), sp.Symbol("x0", real=True)
+    drift = sp.expand(drift_from_x0(schedule, x, parametric_x0(x, x0, schedule.alpha, gamma), rho))
+    return sp.diff(drift, x), sp.diff(drift, x0), noise_scale_data_form(schedule, rho)
+
+
+def euler_maruyama_step_coefficients(
+    schedule: Schedule, rho: sp.Expr = RHO, gamma: sp.Expr = GAMMA, delta: sp.Expr = DELTA
+) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """B2/B4: (c_x, c_θ, c_ξ) of one Euler–Maruyama step of B2 from t down to s,
+    x_s = x_t − d Δt + (1 + δ) c √Δt ξ with Δt = t − s and d, c from :func:`drift_coefficients`."""
+    a, b, c = drift_coefficients(schedule, rho, gamma)
+    dt = T - S
+    return 1 - a * dt, -b * dt, (1 + delta) * c * sp.sqrt(dt)
+
+
+# ---------------------------------------------------------------------- the numeric form of the steps
+VALUES = Schedule(sp.Function("alpha", positive=True)(T), sp.Function("sigma", positive=True)(T),
+                  sp.Function("lambda", real=True)(T), name="values", validate=False,
+                  description="α(t), σ(t), λ(t) as independent inputs: the numeric form of a step")
+"""The schedule the numeric steps are derived on: α, σ, λ (and α′, λ′) enter as values, which
+:func:`step_coefficients` reads from the schedule's generated code (stable forms, any dtype)."""
+
+VALUE_NAMES = ("alpha", "sigma", "log_snr", "f", "dlog_snr")
+"""The schedule functions a numeric step reads, named as in ``compile_schedule``."""
+
+STEP_KINDS = {
+    "exact": lambda: parametric_step_coefficients(VALUES, RHO, GAMMA, DELTA),
+    "euler": lambda: euler_maruyama_step_coefficients(VALUES, RHO, GAMMA, DELTA),
+    "drift": lambda: drift_coefficients(VALUES, RHO, GAMMA),
+}
+"""The coefficient triples of the numeric steps (B4 exact step, B2/B4 Euler–Maruyama step, B2 drift),
+looked up at compile time so that a replaced derivation is what gets compiled."""
+
+
+def _value_symbol(name: str, time: sp.Symbol) -> sp.Symbol:
+    return sp.Symbol(f"{name}_{time}", real=True)
+
+
+INPUTS = (T, S, *(_value_symbol(n, time) for time in (T, S) for n in VALUE_NAMES), RHO, GAMMA, DELTA)
+"""Everything a numeric step's coefficients may depend on, in the order :func:`numeric_coefficients` lists them."""
+
+
+def numeric_form(expr: sp.Expr) -> sp.Expr:
+    """``expr`` (derived on :data:`VALUES`) with α, σ, λ, α′ and λ′ at t and s replaced by value symbols."""
+    expr = sp.sympify(expr)
+    for time in (T, S):
+        alpha, sigma, lam = (VALUES.at(e, time) for e in (VALUES.alpha, VALUES.sigma, VALUES.log_snr))
+        expr = expr.subs({sp.Derivative(alpha, time): _value_symbol("f", time) * alpha,  # f = α′/α (F1)
+                          sp.Derivative(lam, time): _value_symbol("dlog_snr", time)})
+        expr = expr.subs({alpha: _value_symbol("alpha", time), sigma: _value_symbol("sigma", time),
+                          lam: _value_symbol("log_snr", time)})
+    if expr.atoms(sp.core.function.AppliedUndef) or expr.free_symbols - set(INPUTS):
+        raise ValueError(f"a step coefficient depends on more than the schedule's values: {expr}")
+    # 1 − e^{−z} for small z (fine grids) loses digits: SymPy's rewrite to expm1 keeps them.
+    return optimize(expr, [expm1_opt])
+
+
+@functools.cache
+def numeric_coefficients(kind: str, backend: str) -> tuple[tuple[sp.Symbol, ...], Callable[..., list[Any]]]:
+    """The coefficients of step ``kind`` (see :data:`STEP_KINDS`) compiled for ``backend``: the inputs they
+    read (a sub-tuple of :data:`INPUTS`) and a function of those inputs returning the three coefficients.
+
+    One compilation per kind and backend serves every schedule. Call ``numeric_coefficients.cache_clear()``
+    after replacing a derivation.
+    """
+    exprs = [numeric_form(e) for e in STEP_KINDS[kind]()]
+    used = set().union(*(e.free_symbols for e in exprs))
+    inputs = tuple(v for v in INPUTS if v in used)
+    compiled = [compile_expression(inputs, e, backend) for e in exprs]
+    return inputs, lambda *values: [f(*values) for f in compiled]
+
+
+def step_coefficients(kind: str, schedule: Any, t: Any, s: Any, rho: Any = 0.0, gamma: Any = 0.0,
+                      delta: Any = 0.0, like: Any = None) -> list[Any]:
+    """Numeric (c_x, c_θ, c_ξ) of the step ``kind`` from t down to s on a concrete ``schedule``.
+
+    Arrays of the broadcast shape of (t, s, ρ, γ, δ), in the backend, floating dtype and device of
+    ``like`` (default: float64 numpy). The one numeric implementation of B2–B4: :func:`exact_step`,
+    :func:`euler_maruyama_step` and the sampling engine's tables all evaluate it.
+    """
+    ref = np.float64(0.0) if like is None else like
+    num = compile_schedule(schedule, backend_of(ref))
+    inputs, function = numeric_coefficients(kind, backend_of(ref))
+    times = {T: like_array(t, ref), S: like_array(s, ref)}
+    known = {**times, RHO: like_array(rho, ref), GAMMA: like_array(gamma, ref), DELTA: like_array(delta, ref)}
+    values = []
+    for symbol in inputs:
+        if symbol not in known:
+            name, _, time = symbol.name.rpartition("_")
+            known[symbol] = getattr(num, name)(times[T if time == str(T) else S])
+        values.append(known[symbol])
+    return function(*values)
+
+
 # ---------------------------------------------------------------------- numeric steps
 def _noise_like(x: Any, generator: Any) -> Any:
     if backend_of(x) == "torch":
@@ -107,12 +213,17 @@ def _noise_like(x: Any, generator: Any) -> Any:
     return rng.standard_normal(np.shape(x)).astype(np.asarray(x).dtype)
 
 
-def _exp(v: Any) -> Any:
-    return v.exp() if backend_of(v) == "torch" else np.exp(v)
-
-
-def _expm1(v: Any) -> Any:
-    return v.expm1() if backend_of(v) == "torch" else np.expm1(v)
+def _apply(kind: str, x: Any, x0_hat: Any, t: Any, s: Any, schedule: Any, rho: float, gamma: float, delta: float,
+           noise: Any, generator: Any) -> Any:
+    coefficients = step_coefficients(kind, schedule, t, s, rho, gamma, delta, like=x)
+    # One time per sample: the coefficients get a trailing axis to broadcast against x (..., d).
+    c_x, c_theta, c_xi = (append_dims(c, c.ndim + 1) if c.ndim else c for c in coefficients)
+    out = c_x * x + c_theta * x0_hat
+    if float(rho) > 0:
+        if noise is None:
+            noise = _noise_like(x, generator)
+        out = out + c_xi * noise
+    return out
 
 
 def exact_step(
@@ -132,21 +243,11 @@ def exact_step(
     ``x0_hat`` is the model's data prediction x_θ(x, t); with γ ≠ 0 it is replaced by
     (1 + γ) x_θ − γ x/α_t, and the noise ξ by (1 + δ) ξ. ``noise`` is ξ ~ N(0, I) (drawn
     from ``generator`` when None and ρ > 0). t, s: scalars or one time per sample.
-    ρ = 0 is DDIM, ρ = 1 the ancestral posterior step (F4).
+    ρ = 0 is DDIM, ρ = 1 the ancestral posterior step (F4). The coefficients are those of
+    :func:`parametric_step_coefficients`, compiled (:func:`step_coefficients`) and evaluated in x's
+    backend, dtype and device, so a torch step stays on its device and is differentiable.
     """
-    a_t, s_t, l_t = values_like(schedule, x, t)
-    a_s, s_s, l_s = values_like(schedule, x, s)
-    h = (l_s - l_t) / 2
-    x0 = parametric_x0(x, x0_hat, a_t, gamma) if gamma else x0_hat
-    rho2 = float(rho) ** 2
-    out = (s_s / s_t) * _exp(-rho2 * h) * x
-    out = out + a_s * (-_expm1(-(1 + rho2) * h)) * x0
-    if rho2 > 0:
-        if noise is None:
-            noise = _noise_like(x, generator)
-        scale = s_s * ((-_expm1(-2 * rho2 * h)) ** 0.5)
-        out = out + (1 + delta) * scale * noise
-    return out
+    return _apply("exact", x, x0_hat, t, s, schedule, rho, gamma, delta, noise, generator)
 
 
 def euler_maruyama_step(
@@ -161,16 +262,6 @@ def euler_maruyama_step(
     noise: Any = None,
     generator: Any = None,
 ) -> Any:
-    """Euler–Maruyama on the B2 form from t down to s, with B4's γ (prediction) and δ (noise)."""
-    a_t, s_t, f, dlam = values_like(schedule, x, t, ("alpha", "sigma", "f", "dlog_snr"))
-    dt = like(t, x) - like(s, x)
-    dt = append_dims(dt, dt.ndim + 1) if dt.ndim else dt
-    x0 = parametric_x0(x, x0_hat, a_t, gamma) if gamma else x0_hat
-    rho2 = float(rho) ** 2
-    drift = f * x + (1 + rho2) * dlam * (a_t * x0 - x) / 2
-    out = x - drift * dt
-    if rho2 > 0:
-        if noise is None:
-            noise = _noise_like(x, generator)
-        out = out + (1 + delta) * (rho2 * s_t**2 * (-dlam) * dt) ** 0.5 * noise
-    return out
+    """Euler–Maruyama on the B2 form from t down to s, with B4's γ (prediction) and δ (noise): the
+    coefficients of :func:`euler_maruyama_step_coefficients`, evaluated like :func:`exact_step`'s."""
+    return _apply("euler", x, x0_hat, t, s, schedule, rho, gamma, delta, noise, generator)

@@ -89,6 +89,24 @@ def test_b3_numeric_detects_wrong_step(monkeypatch) -> None:
 def test_b4_detects_wrong_gamma(monkeypatch, short_budget) -> None:
     monkeypatch.setattr(backward, "parametric_x0", lambda x, x0, alpha, gamma: (1 + gamma) * x0 + gamma * x / alpha)
     assert not backward_checks.check_b4(GENERAL, "quick").passed
+
+
+@pytest.fixture
+def fresh_numeric_steps():
+    """The numeric steps compile the derivations once per backend: recompile around an injected error."""
+    backward.numeric_coefficients.cache_clear()
+    yield
+    backward.numeric_coefficients.cache_clear()
+
+
+def test_b4_numeric_detects_wrong_gamma_in_the_compiled_step(monkeypatch, fresh_numeric_steps) -> None:
+    right = backward.parametric_step_coefficients
+
+    def wrong(schedule, rho=backward.RHO, gamma=backward.GAMMA, delta=backward.DELTA):
+        c_x, c_theta, c_xi = right(schedule, rho, gamma, delta)
+        return c_x + 2 * c_theta * gamma / (1 + gamma) / schedule.alpha, c_theta, c_xi  # +γ x/α_t instead of −
+
+    monkeypatch.setattr(backward, "parametric_step_coefficients", wrong)
     assert not backward_checks.check_b4_numeric(VE, "quick").passed
 
 
@@ -129,6 +147,42 @@ def test_exact_step_torch_follows_input_and_draws_noise() -> None:
     got = backward.exact_step(xt, torch.tensor(x0, dtype=torch.float32), t[0], s[0], VP, rho=0.5,
                               noise=torch.tensor(xi, dtype=torch.float32))
     np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_steps_are_differentiable_per_sample_in_torch() -> None:
+    """d x_s/d x_t is c_x = σ_s/σ_t at ρ = 0 (DDIM), and d x_s/d t agrees with a central difference in float64."""
+    num = compile_schedule(VP, "numpy")
+    t, s, x, x0, _ = _grid(VP, n=6)
+    xt = torch.tensor(x, requires_grad=True)
+    tt = torch.tensor(t, requires_grad=True)
+    for step in (backward.exact_step, backward.euler_maruyama_step):
+        out = step(xt, torch.tensor(x0), tt, torch.tensor(s), VP, rho=0.0, gamma=0.2)
+        grad_x, grad_t = torch.autograd.grad(out.sum(), (xt, tt))
+        eps = 1e-6
+        up, down = (step(x, x0, t + e, s, VP, rho=0.0, gamma=0.2) for e in (eps, -eps))
+        fd = (up - down) / (2 * eps)
+        np.testing.assert_allclose(grad_t.numpy(), fd.sum(axis=1), rtol=1e-6, atol=1e-8)
+        assert grad_x.shape == xt.shape and torch.all(torch.isfinite(grad_x))
+    ddim = backward.exact_step(xt, torch.tensor(x0), tt, torch.tensor(s), VP)
+    (grad_x,) = torch.autograd.grad(ddim.sum(), xt)
+    expected = (num.sigma(s) / num.sigma(t))[:, None] * np.ones_like(x)
+    np.testing.assert_allclose(grad_x.numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("step", [backward.exact_step, backward.euler_maruyama_step])
+def test_steps_keep_float32_and_per_sample_times(step) -> None:
+    t, s, x, x0, xi = _grid(VE, n=5)
+    kw = {"rho": 0.8, "gamma": 0.1, "delta": 0.2}
+    per_sample = step(x, x0, t, s, VE, noise=xi, **kw)
+    one_by_one = np.stack([step(x[i], x0[i], t[i], s[i], VE, noise=xi[i], **kw) for i in range(len(t))])
+    np.testing.assert_allclose(per_sample, one_by_one, rtol=1e-13, atol=1e-14)
+    f32 = [v.astype(np.float32) for v in (x, x0, xi)]
+    got_np = step(f32[0], f32[1], t.astype(np.float32), s.astype(np.float32), VE, noise=f32[2], **kw)
+    got_torch = step(*(torch.tensor(v) for v in (f32[0], f32[1], t.astype(np.float32), s.astype(np.float32))), VE,
+                     noise=torch.tensor(f32[2]), **kw)
+    assert got_np.dtype == np.float32 and got_torch.dtype == torch.float32
+    np.testing.assert_allclose(got_np, per_sample, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got_torch.numpy(), per_sample, rtol=1e-4, atol=1e-4)
 
 
 def test_exact_step_noise_variance_monte_carlo() -> None:

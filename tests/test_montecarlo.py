@@ -71,9 +71,9 @@ def test_m2_fails_with_wrong_exponent_in_b3(monkeypatch):
         return c_x * sp.exp(-(rho**2) * h), c_x0, c_xi  # e^{-2 rho^2 h} instead of e^{-rho^2 h}
 
     monkeypatch.setattr(backward, "exact_step_coefficients", wrong)
-    engine._exact_coefficients.cache_clear()
+    backward.numeric_coefficients.cache_clear()
     outcome = mc.check_m2(get_schedule("vdm"), "quick")
-    engine._exact_coefficients.cache_clear()
+    backward.numeric_coefficients.cache_clear()
     assert not outcome.passed and "exact rho=1" in outcome.detail
 
 
@@ -83,9 +83,9 @@ def test_m3_fails_with_wrong_one_plus_rho_squared(monkeypatch):
         return forward.drift(schedule) * x + (1 + rho**2) * schedule.dlog_snr * (schedule.alpha * x0_hat - x) / 4
 
     monkeypatch.setattr(backward, "drift_from_x0", wrong)
-    engine._drift_coefficients.cache_clear()
+    backward.numeric_coefficients.cache_clear()
     outcome = mc.check_m3(get_schedule("vdm"), "quick")
-    engine._drift_coefficients.cache_clear()
+    backward.numeric_coefficients.cache_clear()
     assert not outcome.passed and "euler" in outcome.detail
 
 

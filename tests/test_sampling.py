@@ -200,8 +200,9 @@ def test_cuda_matches_cpu():
 
 @pytest.mark.parametrize("method, step", [("exact", "exact_step"), ("euler", "euler_maruyama_step")])
 def test_engine_step_equals_the_single_step_functions_of_backward(method, step):
-    # The engine builds its grid table from the lambdified B2/B3/B4 derivation; backward.py
-    # evaluates the same formulas per sample. The two implementations must agree to round-off.
+    # The engine's table and backward's per-sample steps evaluate the one compiled form of the
+    # B2/B3/B4 coefficients (backward.step_coefficients); this checks that the engine's loop applies
+    # its table row (x, x̂₀_γ, noise column) as the single step does, to round-off.
     from s2n_theory import backward
 
     grid, t, s = _two_times()

@@ -23,7 +23,7 @@ import torch
 
 from ..errors import S2NError
 from ..schedule import Schedule
-from .coefficients import Rho, _drift_coefficients, _exact_coefficients, prediction_transform  # noqa: F401
+from .coefficients import Rho, prediction_transform
 from .noise import draw_normal
 from .solvers import SOLVERS, get_solver
 from .validation import FiniteWatch, check_denoiser_output, check_sample_arguments

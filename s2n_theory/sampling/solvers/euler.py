@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...schedule import Schedule
-from ..coefficients import Rho, drift_coefficients, rho_values
+from ..coefficients import Rho, euler_coefficients, rho_values
 from .base import Solver
 
 
@@ -19,8 +19,6 @@ class Euler(Solver):
     def coefficients(self, schedule: Schedule, times: np.ndarray, rho: Rho, delta: float) -> np.ndarray:
         t, s = times[:-1], times[1:]
         table, lay = self.empty_table(len(t)), self.layout
-        a, b, c = drift_coefficients(schedule, t, rho_values(rho, t))
-        dt = t - s
-        table[:, lay.a], table[:, lay.b.start] = 1.0 - a * dt, -b * dt
-        table[:, lay.c] = (1.0 + delta) * c * np.sqrt(dt)
+        c_x, c_x0, c_xi = euler_coefficients(schedule, t, s, rho_values(rho, t), delta)
+        table[:, lay.a], table[:, lay.b.start], table[:, lay.c] = c_x, c_x0, c_xi
         return table
