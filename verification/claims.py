@@ -187,7 +187,8 @@ _claim(
     "Written with the posterior mean x̂_0 instead of the score (P1), the drift is "
     "f x + (1+ρ²)/2 · λ' (α x̂_0 - x) and the noise coefficient ρ σ √(-λ').",
     ASSUME_SMOOTH + "; ρ(t) ≥ 0",
-    ("s2n_theory.backward.drift_from_x0", "s2n_theory.backward.noise_scale_data_form"),
+    ("s2n_theory.backward.drift_from_x0", "s2n_theory.backward.noise_scale_data_form",
+     "s2n_theory.backward.drift_coefficients", "s2n_theory.backward.euler_maruyama_step_coefficients"),
     "S2N paper, Theorem 3; Lu et al. 2022 (DPM-Solver++)",
     lambda s: {"drift": backward.drift_from_x0(s, sp.Symbol("x"), sp.Symbol("x0_hat")),
                "noise scale": backward.noise_scale_data_form(s)},
@@ -211,7 +212,8 @@ _claim(
     "prediction by (1+γ) and the injected noise by (1+δ) in the B3 step (and likewise in Euler–Maruyama "
     "and Heun); γ = δ = 0 is B3 with the model.",
     ASSUME_SCHEDULE,
-    ("s2n_theory.backward.parametric_step_coefficients", "s2n_theory.backward.parametric_x0"),
+    ("s2n_theory.backward.parametric_step_coefficients", "s2n_theory.backward.parametric_x0",
+     "s2n_theory.backward.step_coefficients"),
     "S2N paper, Corollary 1 (the idea; γ, δ are this toolkit's parameterization)",
     lambda s: _pair(("c_x", "c_theta", "c_noise"), backward.parametric_step_coefficients(s, RHO, GAMMA, DELTA)),
 )
