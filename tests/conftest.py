@@ -7,6 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 import pytest
 import torch
 
+from s2n_theory import backward
 from s2n_theory.cli import main as s2n_main
 from s2n_theory.verification import normal_form, prove
 
@@ -87,3 +88,11 @@ def s2n_both_ways(request):
     ``s2n`` process in ``pytest -m slow`` (CI), so a command's real process is tested without paying its
     start-up in every default run."""
     return _in_process if request.param == "in-process" else _process
+
+
+@pytest.fixture
+def fresh_numeric_steps():
+    """The numeric steps compile the derivations once per backend: recompile around an injected error."""
+    backward.numeric_coefficients.cache_clear()
+    yield
+    backward.numeric_coefficients.cache_clear()

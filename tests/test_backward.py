@@ -91,14 +91,6 @@ def test_b4_detects_wrong_gamma(monkeypatch, short_budget) -> None:
     assert not backward_checks.check_b4(GENERAL, "quick").passed
 
 
-@pytest.fixture
-def fresh_numeric_steps():
-    """The numeric steps compile the derivations once per backend: recompile around an injected error."""
-    backward.numeric_coefficients.cache_clear()
-    yield
-    backward.numeric_coefficients.cache_clear()
-
-
 def test_b4_numeric_detects_wrong_gamma_in_the_compiled_step(monkeypatch, fresh_numeric_steps) -> None:
     right = backward.parametric_step_coefficients
 

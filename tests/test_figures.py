@@ -41,7 +41,7 @@ def test_forward_histogram_detects_a_wrong_transition_variance(monkeypatch: pyte
     assert np.all(bad["ks_pvalues"][1:] < 1e-6)
 
 
-def test_rho_trajectories_detect_a_wrong_b3_noise(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rho_trajectories_detect_a_wrong_b3_noise(monkeypatch: pytest.MonkeyPatch, fresh_numeric_steps) -> None:
     right = backward.parametric_step_coefficients
 
     def wrong(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -49,7 +49,7 @@ def test_rho_trajectories_detect_a_wrong_b3_noise(monkeypatch: pytest.MonkeyPatc
         return c_x, c_theta, 1.6 * c_noise
 
     monkeypatch.setattr(backward, "parametric_step_coefficients", wrong)
-    # A fresh schedule object: the engine caches compiled coefficients per schedule.
+    # fresh_numeric_steps: the steps are compiled once per process, so recompile with the wrong derivation.
     _, bad = figures.rho_trajectories_figure(schedule=get_schedule("vp-linear"), rhos=(0.0, 1.0), steps=40, n=1000)
     assert bad["ks_pvalues"][0.0] > 1e-3  # ρ = 0 has no noise term
     assert bad["ks_pvalues"][1.0] < 1e-6
