@@ -19,16 +19,17 @@ def _float64(values: list[Any], shape: tuple[int, ...]) -> tuple[np.ndarray, ...
     return tuple(np.broadcast_to(np.asarray(v, dtype=np.float64), shape).copy() for v in values)
 
 
+def step_table_coefficients(kind: str, schedule: Schedule, t: np.ndarray, s: np.ndarray, rho: np.ndarray,
+                            delta: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(c_x, c_x0, c_ξ) of step ``kind`` ("exact": B3, "euler": Euler–Maruyama on B2), B4's δ, γ = 0, for
+    steps t → s: float64 arrays."""
+    return _float64(backward.step_coefficients(kind, schedule, t, s, rho, 0.0, delta), np.shape(t))
+
+
 def exact_coefficients(schedule: Schedule, t: np.ndarray, s: np.ndarray, rho: np.ndarray,
                        delta: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """B3 with B4's δ (γ = 0): (c_x, c_x0, c_ξ) for steps t → s, float64 arrays."""
-    return _float64(backward.step_coefficients("exact", schedule, t, s, rho, 0.0, delta), np.shape(t))
-
-
-def euler_coefficients(schedule: Schedule, t: np.ndarray, s: np.ndarray, rho: np.ndarray,
-                       delta: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Euler–Maruyama on B2 with B4's δ (γ = 0): (c_x, c_x0, c_ξ) for steps t → s, float64 arrays."""
-    return _float64(backward.step_coefficients("euler", schedule, t, s, rho, 0.0, delta), np.shape(t))
+    return step_table_coefficients("exact", schedule, t, s, rho, delta)
 
 
 def drift_coefficients(schedule: Schedule, t: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -8,7 +8,7 @@ no-extra-NFE corrector versions ``ms2-pc``, ``ms3-pc`` and ``ms2-midpoint``.
 from __future__ import annotations
 
 from ...errors import S2NError
-from .base import Layout, Solver
+from .base import Layout, OneStep, Solver
 from .euler import Euler
 from .exact import Exact
 from .heun import Heun
@@ -33,4 +33,4 @@ for _solver in (Exact(), Euler(), Heun(), Multistep(2), Multistep(3), Multistep(
                 Multistep(3, corrector=True), Multistep(2, midpoint=True)):
     register(_solver)
 
-__all__ = ["SOLVERS", "Euler", "Exact", "Heun", "Layout", "Multistep", "Solver", "get_solver", "register"]
+__all__ = ["SOLVERS", "Euler", "Exact", "Heun", "Layout", "Multistep", "OneStep", "Solver", "get_solver", "register"]

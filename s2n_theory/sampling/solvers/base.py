@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import S2NError
 from ...schedule import Schedule
-from ..coefficients import Rho
+from ..coefficients import Rho, rho_values, step_table_coefficients
 
 
 @dataclass(frozen=True)
@@ -118,3 +118,22 @@ class Solver:
 
     def __repr__(self) -> str:
         return f"<solver {self.name}: order {self.order}, {self.supported_rho}>"
+
+
+class OneStep(Solver):
+    """A single-evaluation step x_s = c_x x + c_θ x̂₀ + c_ξ ξ from the one numeric form of B2–B4.
+
+    Subclasses name the step's ``kind`` (``backward.step_coefficients``: "exact" or "euler") and
+    where ρ(t) is read on each step (``rho_at``: "start" or "midpoint").
+    """
+
+    kind: str = ""
+    rho_at: str = "start"
+
+    def coefficients(self, schedule: Schedule, times: np.ndarray, rho: Rho, delta: float) -> np.ndarray:
+        t, s = times[:-1], times[1:]
+        table, lay = self.empty_table(len(t)), self.layout
+        rho_times = t if self.rho_at == "start" else 0.5 * (t + s)
+        table[:, lay.a], table[:, lay.b.start], table[:, lay.c] = step_table_coefficients(
+            self.kind, schedule, t, s, rho_values(rho, rho_times), delta)
+        return table

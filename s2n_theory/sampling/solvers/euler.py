@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ...schedule import Schedule
-from ..coefficients import Rho, euler_coefficients, rho_values
-from .base import Solver
+from .base import OneStep
 
 
-class Euler(Solver):
+class Euler(OneStep):
     name = "euler"
     order = 1
     weak_order = 1
     claims = ("B2", "B4")
     summary = "Euler–Maruyama on the B2 form; ρ(t) at each step's start"
-
-    def coefficients(self, schedule: Schedule, times: np.ndarray, rho: Rho, delta: float) -> np.ndarray:
-        t, s = times[:-1], times[1:]
-        table, lay = self.empty_table(len(t)), self.layout
-        c_x, c_x0, c_xi = euler_coefficients(schedule, t, s, rho_values(rho, t), delta)
-        table[:, lay.a], table[:, lay.b.start], table[:, lay.c] = c_x, c_x0, c_xi
-        return table
+    kind = "euler"
+    rho_at = "start"
