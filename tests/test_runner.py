@@ -160,3 +160,36 @@ def test_a_check_past_its_row_limit_is_an_error_row_and_the_run_goes_on(monkeypa
     assert result.status == "error" and "0.5 s time limit" in result.detail
     ok = registry.Check("F1", "numeric", "quick", lambda s, level: registry.Outcome(True, "numeric", 0.0, "", 1.0))
     assert registry.run_check(ok, get_schedule("vdm"), "quick").status == "pass"
+
+
+def test_dispatcher_keeps_a_schedules_tasks_in_one_worker_and_lets_no_worker_idle():
+    # Three schedules of 4 tasks each: two workers start on different schedules and stay with them.
+    estimates = {(c, s): float(10 - c) for c in range(4) for s in range(3)}
+    dispatcher = runner._Dispatcher(estimates)
+    first = [dispatcher.next_task(0), dispatcher.next_task(1)]
+    assert first[0][1] != first[1][1] and all(task[0] == 0 for task in first)  # longest task of each first
+    ran: dict[int, list[tuple[int, int]]] = {0: [first[0]], 1: [first[1]]}
+    worker = 0
+    while (task := dispatcher.next_task(worker)) is not None:
+        ran[worker].append(task)
+        worker = 1 - worker
+    assert sorted(ran[0] + ran[1]) == sorted(estimates)  # every task exactly once
+    for tasks in ran.values():  # each schedule's tasks stay together until one worker would idle
+        schedules = [s for _, s in tasks]
+        assert schedules == sorted(schedules, key=schedules.index)
+    # One schedule, two workers: the second helps rather than idles.
+    single = runner._Dispatcher({(c, 0): 1.0 for c in range(3)})
+    assert single.next_task(0) is not None and single.next_task(1) is not None
+
+
+def _dies(schedule, level):
+    os._exit(3)  # a worker killed mid-task (out of memory, a signal)
+
+
+def test_a_dying_worker_becomes_an_error_row_and_the_run_goes_on():
+    dying = Check("F2", "numeric", "dies", _dies)
+    fine = Check("F4", "numeric", "fine",
+                 lambda schedule, level: Outcome(True, "numeric", 0.0, "", 1.0))
+    results = runner.run_tasks([dying, fine], [get_schedule("vp-linear"), get_schedule("vdm")], "quick", jobs=2)
+    assert [r.status for r in results] == ["error", "error", "pass", "pass"], [r.detail for r in results]
+    assert "worker process failed (exit code 3)" in results[0].detail

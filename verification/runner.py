@@ -1,15 +1,17 @@
 """Running checks: serially or in worker processes, results always in the serial order.
 
-A task is one check on one schedule. With ``jobs > 1`` the tasks run in a
-:class:`~concurrent.futures.ProcessPoolExecutor`; its workers are ordinary (non-daemonic)
+A task is one check on one schedule. With ``jobs > 1`` the tasks run in worker processes
+that this module starts and feeds one task at a time; they are ordinary (non-daemonic)
 processes, so a check may still fork the child that enforces SymPy's time limit
 (:mod:`s2n_theory.time_limit`). Results are buffered and handed on in the serial order, so
 the output of ``-j 8`` is row for row the output of ``-j 1``; only the timings differ.
 
-No work done twice: before the checks start, each concrete schedule's codegen form
-selection (the costly part of compiling a schedule) is made once, by one worker, and
-stored in the cache (:mod:`.cache`); every worker then loads it instead of measuring
-again. Symbolic results come from the cache when the same code already proved them.
+No work done twice: the tasks of one schedule stay in one worker as long as every worker
+has work (:class:`_Dispatcher`), so a schedule's derivations, compiled code and SymPy's
+caches are built once and serve all its checks. A concrete schedule's codegen form selection
+(the costly part of compiling it) is made once, by the first worker that needs it, and stored
+in the cache (:mod:`.cache`); a worker that later helps with that schedule loads it instead
+of measuring again. Symbolic results come from the cache when the same code already proved them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import resource
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import torch
@@ -55,26 +57,19 @@ def _init_worker(state: dict[str, Any]) -> None:
     _FORMS_LOADED.clear()
 
 
-def _prepare(index: int) -> None:
-    """Select the codegen forms of schedule ``index`` once and store them (no-op when stored already)."""
-    cache: Cache = _STATE["cache"]
-    _FORMS_LOADED.add(index)
-    try:
-        functions = schedule_functions(_STATE["schedules"][index])
-        if not cache.load_forms(functions):
-            cache.save_forms(functions)
-    except Exception:  # noqa: BLE001 - the checks that compile this schedule meet the error and report it
-        return
-
-
 def _load_forms(index: int) -> None:
+    """Install schedule ``index``'s codegen forms: from the cache, or selected here once and stored for the others."""
     cache: Cache | None = _STATE["cache"]
     schedule = _STATE["schedules"][index]
     if cache is None or index in _FORMS_LOADED or schedule.is_general:
         return
     _FORMS_LOADED.add(index)
-    if index in _STATE["prepared"]:
-        cache.load_forms(schedule_functions(schedule))
+    try:
+        functions = schedule_functions(schedule)
+        if not cache.load_forms(functions):
+            cache.save_forms(functions)
+    except Exception:  # noqa: BLE001 - the checks that compile this schedule meet the error and report it
+        return
 
 
 def _cpu_seconds() -> float:
@@ -108,7 +103,8 @@ def _check_or_cached(check_index: int, schedule_index: int) -> CheckResult:
             cached.detail += CACHED_NOTE
             cached.seconds = time.perf_counter() - started
             return cached
-    _load_forms(schedule_index)
+    if _needs_numbers(check):
+        _load_forms(schedule_index)
     result = run_check(check, schedule, level)
     if key is not None and result.status in CACHED_STATUSES:
         cache.put_result(key, result.to_dict())
@@ -119,18 +115,48 @@ def _needs_numbers(check: Check) -> bool:
     return check.method != "symbolic"
 
 
-def _submission_order(checks: Sequence[Check], schedules: Sequence[Schedule],
-                      timings: dict[str, list[float]]) -> list[tuple[int, int]]:
-    """Longest tasks first (by last run's time; Monte Carlo first when unknown) so no worker idles at the end."""
-    rank = {"montecarlo": 0, "gpu": 1, "numeric": 2, "symbolic": 3}
-    tasks = [(c, s) for c in range(len(checks)) for s in range(len(schedules))]
+def _estimated_seconds(checks: Sequence[Check], schedules: Sequence[Schedule],
+                       timings: dict[str, list[float]]) -> dict[tuple[int, int], float]:
+    """Each task's wall seconds when last computed; unknown tasks by method (Monte Carlo, the costliest, first)."""
+    unknown = {"montecarlo": 4.0, "gpu": 3.0, "numeric": 2.0, "symbolic": 1.0}
+    estimates = {}
+    for c, check in enumerate(checks):
+        for s, schedule in enumerate(schedules):
+            known = timings.get(task_name(check, schedule))
+            estimates[(c, s)] = known[0] if known else unknown.get(check.method, 1.0)
+    return estimates
 
-    def priority(task: tuple[int, int]) -> tuple[float, int, int]:
-        check, schedule = checks[task[0]], schedules[task[1]]
-        known = timings.get(task_name(check, schedule))
-        return (-known[0] if known else -1e9 + rank.get(check.method, 4), *task)
 
-    return sorted(tasks, key=priority)
+class _Dispatcher:
+    """Which task an idle worker runs next: tasks of one schedule stay in one worker while that keeps all busy.
+
+    A worker first takes the longest task of a schedule it has already worked on (its derivations,
+    compiled code and cached SymPy results are warm there); with none left, the schedule with the
+    most remaining work that no worker has started; with none left either, it helps with the
+    schedule that has the most work left (longest tasks first), so no worker idles while work remains.
+    """
+
+    def __init__(self, estimates: dict[tuple[int, int], float]) -> None:
+        self.estimates = estimates
+        self.pending: dict[int, list[tuple[int, int]]] = {}
+        for task in sorted(estimates, key=lambda t: (-estimates[t], t)):
+            self.pending.setdefault(task[1], []).append(task)
+        self.started: set[int] = set()
+        self.homes: dict[int, set[int]] = {}
+
+    def remaining(self, schedule: int) -> float:
+        return sum(self.estimates[t] for t in self.pending.get(schedule, []))
+
+    def next_task(self, worker: int) -> tuple[int, int] | None:
+        left = [s for s, tasks in self.pending.items() if tasks]
+        if not left:
+            return None
+        home = [s for s in left if s in self.homes.get(worker, set())]
+        fresh = [s for s in left if s not in self.started]
+        schedule = max(home or fresh or left, key=lambda s: (self.remaining(s), -s))
+        self.started.add(schedule)
+        self.homes.setdefault(worker, set()).add(schedule)
+        return self.pending[schedule].pop(0)
 
 
 def default_jobs() -> int:
@@ -154,10 +180,7 @@ def run_tasks(
     """Every check on every schedule; results in serial order (check by check, each on every schedule)."""
     order = [(c, s) for c in range(len(checks)) for s in range(len(schedules))]
     total = len(order)
-    needs_numbers = any(_needs_numbers(c) for c in checks)
-    prepare = [i for i, s in enumerate(schedules) if cache is not None and needs_numbers and not s.is_general]
-    state = {"checks": list(checks), "schedules": list(schedules), "level": level, "cache": cache,
-             "prepared": set(prepare)}
+    state = {"checks": list(checks), "schedules": list(schedules), "level": level, "cache": cache}
     results: list[CheckResult | None] = [None] * total
     position = {task: i for i, task in enumerate(order)}
     emitted = 0
@@ -179,15 +202,13 @@ def run_tasks(
         saved = dict(_STATE)
         _init_worker(state)
         try:
-            for index in prepare:
-                _prepare(index)
             for done, task in enumerate(order, start=1):
                 finish(task, _run_task(*task), done)
         finally:
             _STATE.clear()
             _STATE.update(saved)
     else:
-        _run_parallel(state, prepare, _submission_order(checks, schedules, timings), min(jobs, total), finish)
+        _run_parallel(state, _Dispatcher(_estimated_seconds(checks, schedules, timings)), min(jobs, total), finish)
     final = [r for r in results if r is not None]
     if cache is not None:
         for c, s in order:
@@ -198,27 +219,84 @@ def run_tasks(
     return final
 
 
-def _run_parallel(state: dict[str, Any], prepare: list[int], tasks: list[tuple[int, int]], jobs: int,
+def _worker_main(connection: Connection, state: dict[str, Any]) -> None:
+    """A worker's loop: receive a task, send back its result, until told to stop (None) or the parent is gone."""
+    _init_worker(state)
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            outcome: Any = _run_task(*task)
+        except BaseException as exc:  # noqa: BLE001 - run_check reports a check's errors; this is the runner's own
+            outcome = exc
+        connection.send((task, outcome))
+
+
+def _failed_row(state: dict[str, Any], task: tuple[int, int], why: str) -> tuple[CheckResult, float]:
+    check, schedule = state["checks"][task[0]], state["schedules"][task[1]]
+    return CheckResult(check.claim, schedule.name, check.method, "error", None, 0.0, why), 0.0
+
+
+def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
                   finish: Callable[[tuple[int, int], tuple[CheckResult, float], int], None]) -> None:
     # fork: workers start in milliseconds and inherit the registered checks; spawn where fork does not exist.
+    # The workers are ordinary (non-daemonic) processes, so a check may fork SymPy's time-limited child.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(state,)) as pool:
-        try:
-            # One form selection per schedule, shared through the cache by every worker.
-            for future in as_completed([pool.submit(_prepare, index) for index in prepare]):
-                future.result()
-            futures: dict[Future, tuple[int, int]] = {pool.submit(_run_task, *task): task for task in tasks}
-            for done, future in enumerate(as_completed(futures), start=1):
-                task = futures[future]
+    workers: dict[int, tuple[Any, Connection]] = {}
+    running: dict[int, tuple[int, int]] = {}
+    done = 0
+
+    def start(worker: int) -> None:
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=_worker_main, args=(child_end, state), name=f"s2n-verify-{worker}")
+        process.start()
+        child_end.close()
+        workers[worker] = (process, parent_end)
+
+    def assign(worker: int) -> None:
+        task = dispatcher.next_task(worker)
+        if task is None:
+            workers[worker][1].send(None)
+            return
+        running[worker] = task
+        workers[worker][1].send(task)
+
+    try:
+        for worker in range(jobs):
+            start(worker)
+            assign(worker)
+        while running:
+            by_connection = {workers[w][1]: w for w in running}
+            for connection in wait(list(by_connection)):
+                worker = by_connection[connection]  # type: ignore[index]
+                task = running.pop(worker)
                 try:
-                    result = future.result()
-                except Exception as exc:  # noqa: BLE001 - a worker that died is reported, never hidden
-                    check, schedule = state["checks"][task[0]], state["schedules"][task[1]]
-                    result = (CheckResult(check.claim, schedule.name, check.method, "error", None, 0.0,
-                                          f"worker process failed: {type(exc).__name__}: {exc}"), 0.0)
-                finish(task, result, done)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+                    received_task, outcome = connection.recv()  # type: ignore[union-attr]
+                    if isinstance(outcome, BaseException):
+                        outcome = _failed_row(state, task, f"runner error: {type(outcome).__name__}: {outcome}")
+                except (EOFError, OSError):
+                    # The worker died (killed, out of memory): report its task, start a fresh worker.
+                    workers[worker][0].join(timeout=5)
+                    code = workers[worker][0].exitcode
+                    outcome = _failed_row(state, task, f"worker process failed (exit code {code})")
+                    start(worker)
+                done += 1
+                finish(task, outcome, done)
+                assign(worker)
+    finally:
+        for _process, connection in workers.values():
+            try:
+                connection.send(None)
+            except (OSError, ValueError):
+                pass
+        for process, connection in workers.values():
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+            connection.close()
