@@ -15,6 +15,18 @@ from s2n_theory.verification import normal_form, prove
 torch.set_num_threads(1)
 
 
+MAX_TEST_WORKERS = 4
+"""Cap of ``-n auto`` (pyproject's addopts): every worker imports torch and SymPy and holds its own caches."""
+
+
+def pytest_xdist_auto_num_workers(config):
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_TEST_WORKERS, cores))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_verify_cache(tmp_path_factory):
     # `s2n verify` caches symbolic results on disk: tests (and the CLI subprocesses they start) use a
