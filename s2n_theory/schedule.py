@@ -22,7 +22,7 @@ condition and the end or a witness time. The name must be printable text
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -105,8 +105,8 @@ class Schedule:
                 raise ScheduleError(f"schedule {name!r}: {label} = {expr} holds an infinite or undefined constant "
                                     "(a parameter makes it singular)")
         if validate and not self.is_general:
-            self._validate()
-            self._validate_ends()
+            # α, σ, λ compiled once for both validations (compiling is most of a built-in's construction time).
+            self._validate_ends(self._validate())
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -209,7 +209,7 @@ class Schedule:
     def _labelled(self) -> tuple[tuple[str, sp.Expr], ...]:
         return (("alpha", self.alpha), ("sigma", self.sigma), ("lambda", self.log_snr))
 
-    def _validate_ends(self) -> None:
+    def _validate_ends(self, compiled: Mapping[str, Callable[..., np.ndarray]]) -> None:
         """α, σ, λ at t_min and t_max themselves, exactly: the float check below cannot see that
         cos(π/2) is 0 (it rounds to 6e-17) and the open-domain samples never reach the end."""
         for end, value in (("t_min", self.t_min), ("t_max", self.t_max)):
@@ -225,15 +225,17 @@ class Schedule:
                         f"schedule {self.name!r}: {label} = 0 at {end} = {value:g}, so lambda is infinite there; "
                         "choose a domain that stops short of it")
                 with np.errstate(all="ignore"):
-                    number = complex(compile_expression([T], expr)(np.array([value], dtype=np.complex128))[0])
+                    number = complex(compiled[label](np.array([value], dtype=np.complex128))[0])
                 if not (np.isfinite(number) and abs(number.imag) <= 1e-12 * max(1.0, abs(number.real))) or (
                         label != "lambda" and number.real <= 0):
                     raise ScheduleError(
                         f"schedule {self.name!r}: {label} at {end} = {value:g} is {number.real:g} in float64 "
                         "(it must be finite, real, and > 0 for alpha and sigma); choose a smaller domain")
 
-    def _validate(self) -> None:
+    def _validate(self) -> dict[str, Callable[..., np.ndarray]]:
+        """Sampled checks on the open domain; returns α, σ, λ compiled (for :meth:`_validate_ends`)."""
         times = _validation_times(self.t_min, self.t_max)
+        compiled: dict[str, Callable[..., np.ndarray]] = {}
 
         def fail(condition: str, mask: np.ndarray) -> None:
             witness = times[np.argmax(mask)]
@@ -241,7 +243,8 @@ class Schedule:
 
         def evaluate(label: str, expr: sp.Expr) -> np.ndarray:
             try:
-                values = compile_expression([T], expr)(times.astype(np.complex128))
+                compiled[label] = compile_expression([T], expr)
+                values = compiled[label](times.astype(np.complex128))
             except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
                 raise ScheduleError(f"schedule {self.name!r}: cannot evaluate {label}: {exc}") from None
             bad = ~np.isfinite(values) | (np.abs(values.imag) > 1e-12 * np.maximum(1.0, np.abs(values.real)))
@@ -263,6 +266,7 @@ class Schedule:
         rising = np.diff(lam) >= 0
         if rising.any():
             fail("lambda = log(alpha^2/sigma^2) must be strictly decreasing", np.append(rising, False))
+        return compiled
 
     def __repr__(self) -> str:
         return f"Schedule({self.name!r}, alpha={self.alpha}, sigma={self.sigma}, domain={list(self.domain)})"
