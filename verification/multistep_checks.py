@@ -238,7 +238,8 @@ def check_b5_tables(schedule: Schedule, level: str) -> Outcome:
     tolerance = 1e-11
     return Outcome(worst <= tolerance, "numeric", worst,
                    f"{count} table rows of {', '.join(MULTISTEP)} on uniform-lambda/karras grids (4000-step grid "
-                   f"for small h) vs the symbolic weights in {MP_DIGITS}-digit mpmath, relative tolerance {tolerance:g}", tolerance=tolerance)
+                   f"for small h) vs the symbolic weights in {MP_DIGITS}-digit mpmath, relative tolerance "
+                   f"{tolerance:g}", tolerance=tolerance)
 
 
 def _oracle(mixture: GaussianMixture, schedule: Schedule):
