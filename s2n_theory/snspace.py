@@ -21,13 +21,13 @@ import numpy as np
 import sympy as sp
 
 from . import backward, forward
-from .arrays import backend_of, like
+from .arrays import backend_of, compile_expression, like
 from .distributions import Estimate, mixture_edges
 from .forward import X
-from .numeric_schedule import compile_schedule
+from .numeric_schedule import NumericSchedule, compile_schedule
 from .quadrature import integrate
 from .schedule import Schedule
-from .symbols import LAMBDA, T
+from .symbols import LAMBDA, S, T
 
 Y = sp.Symbol("y", real=True)
 """The SN-space state y = x/α."""
@@ -98,6 +98,34 @@ def sn_clock_schedule(log_snr_min: float, log_snr_max: float) -> Schedule:
                                    name="sn-clock")
 
 
+def closed_form_numeric(schedule: Schedule, inverse_log_snr: sp.Expr) -> NumericSchedule:
+    """Numeric callables (numpy, float64) of ``schedule`` by plain compilation of its expressions, with the
+    inverse t(λ) given in closed form (an expression in :data:`LAMBDA`).
+
+    For the reference schedules of S2 and S3, built inside a check: :func:`compile_schedule` would solve
+    for t(λ) and measure the stable export forms (seconds per schedule); these references are smooth
+    on their domain, where the plain forms are accurate. The inverse is compared with λ(t) on a grid
+    (a wrong closed form raises ValueError).
+    """
+    alpha_ts, sigma2_ts = forward.transition(schedule)
+    one = {name: compile_expression([T], expr) for name, expr in (
+        ("alpha", schedule.alpha), ("sigma", schedule.sigma), ("log_snr", schedule.log_snr), ("snr", schedule.snr),
+        ("f", forward.drift(schedule)), ("g2", forward.diffusion_squared(schedule)),
+        ("dlog_snr", schedule.dlog_snr))}
+    inverse = compile_expression([LAMBDA], inverse_log_snr)
+    probe = np.linspace(schedule.t_min, schedule.t_max, 33)
+    if not np.allclose(inverse(one["log_snr"](probe)), probe, rtol=1e-12, atol=1e-12 * schedule.t_max):
+        raise ValueError(f"{inverse_log_snr} is not the inverse of lambda(t) = {schedule.log_snr}")
+    return NumericSchedule(schedule=schedule, backend="numpy", t_of_log_snr=inverse, inverse_closed_form=inverse,
+                           alpha_ts=compile_expression([T, S], alpha_ts),
+                           sigma2_ts=compile_expression([T, S], sigma2_ts), **one)
+
+
+def sn_clock_numeric(log_snr_min: float, log_snr_max: float) -> NumericSchedule:
+    """:func:`sn_clock_schedule` with its numeric callables (t(λ) = e^{−λ}), without the codegen selection."""
+    return closed_form_numeric(sn_clock_schedule(log_snr_min, log_snr_max), sp.exp(-LAMBDA))
+
+
 def sn_trajectory(
     schedule: Any,
     log_snr_grid: np.ndarray,
@@ -124,7 +152,7 @@ def sn_trajectory(
         t, s = times[i], times[i + 1]
         x0_hat = denoiser(x, t)
         kwargs = {"rho": rho, "noise": None if noises is None else noises[i]} if rho else {}
-        x = step(x, x0_hat, t, s, num.schedule, **kwargs)
+        x = step(x, x0_hat, t, s, num, **kwargs)
         out.append(x / num.alpha(s))
     return np.stack(out)
 
@@ -196,27 +224,37 @@ def diffusion_loss_in_log_snr(
 
 
 def exact_denoiser_mse(mixture: Any, schedule: Any, *, rtol: float = 1e-12) -> Callable[[np.ndarray], np.ndarray]:
-    """E‖x₀ − x̂₀(x_t, t)‖² of the oracle's exact denoiser under ``schedule`` for 1-D mixture data.
+    """E‖x₀ − x̂₀(x_t, t)‖² of the exact denoiser under ``schedule`` for 1-D mixture data (weights π_k, means
+    μ_k, variances v_k: a :class:`~s2n_theory.gaussian_mixture.GaussianMixture` with d = 1).
 
-    For the exact denoiser E[x₀ x̂₀] = E[x̂₀²], so the error is E[x₀²] − ∫ p_t(x) x̂₀(x, t)² dx, with
-    p_t and x̂₀ from the oracle at (x, t, schedule) and the x-integral by adaptive Gauss–Legendre.
+    For the exact denoiser E[x₀ x̂₀] = E[x̂₀²], so the error is E[x₀²] − ∫ p_t(x) x̂₀(x, t)² dx, the
+    x-integral by adaptive Gauss–Legendre. In 1-D the posterior is written out (vectorised over the
+    quadrature nodes): component k has marginal N(α μ_k, α² v_k + σ²) and posterior mean
+    μ_k + α v_k (x − α μ_k)/(α² v_k + σ²); x̂₀ is their average under the responsibilities.
     """
     num = compile_schedule(schedule, "numpy")
     if mixture.dim != 1:
         raise ValueError("exact_denoiser_mse integrates over x and needs 1-D data")
+    weights = np.asarray(mixture.weights, dtype=np.float64)
     means = mixture.means[:, 0]
     variances = mixture.full_covs()[:, 0, 0]
-    second_moment = float(mixture.weights @ (variances + means**2))
+    second_moment = float(weights @ (variances + means**2))
 
     def mse(t: np.ndarray) -> np.ndarray:
         t = np.asarray(t, dtype=np.float64)
         a, s = num.alpha(t)[:, None], num.sigma(t)[:, None]
-        edges = mixture_edges(a * means, np.sqrt(a**2 * variances + s**2))
+        var = a**2 * variances + s**2  # (times, K)
+        edges = mixture_edges(a * means, np.sqrt(var))
 
         def integrand(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            tt = np.broadcast_to(t[rows, None], x.shape)
-            p = np.exp(mixture.log_prob(x[..., None], tt, num))
-            return np.stack([p * mixture.x0_hat(x[..., None], tt, num)[..., 0] ** 2, p])
+            ar, vr = a[rows][:, :, None], var[rows][:, None, :]  # against x[..., None]: (rows, nodes, K)
+            offset = x[..., None] - ar * means
+            density = weights * np.exp(-offset**2 / (2 * vr)) / np.sqrt(2 * np.pi * vr)
+            p = density.sum(axis=-1)
+            weighted_mean = (density * (means + ar * variances * offset / vr)).sum(axis=-1)  # p x̂₀
+            # Far in the tails every component underflows: p = p x̂₀ = 0 there, and so is p x̂₀².
+            safe = np.where(p > 0, p, 1.0)
+            return np.stack([np.where(p > 0, weighted_mean**2 / safe, 0.0), p])
 
         q = integrate(integrand, edges, rtol=rtol, atol=1e-15)
         return second_moment - q.value[0] / q.value[1]

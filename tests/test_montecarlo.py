@@ -98,7 +98,11 @@ def test_m4_fails_when_heun_loses_its_corrector(monkeypatch):
         return table
 
     monkeypatch.setattr(engine, "step_table", no_corrector)
-    outcome = mc.check_m4_orders(get_schedule("vdm"), "quick")
+    mc.ode_reference.cache_clear()  # the shared ODE reference is cached per process: not one built with this table
+    try:
+        outcome = mc.check_m4_orders(get_schedule("vdm"), "quick")
+    finally:
+        mc.ode_reference.cache_clear()
     assert not outcome.passed and "heun" in outcome.detail
 
 

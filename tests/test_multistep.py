@@ -173,9 +173,12 @@ def perturbed_weight(monkeypatch):
         return table
 
     monkeypatch.setattr(Multistep, "coefficients", wrong)
+    # The fine paths are cached per process: none may be built with, or outlive, the perturbed tables.
     mc.reference_path.cache_clear()
+    mc.ode_reference.cache_clear()
     yield
     mc.reference_path.cache_clear()
+    mc.ode_reference.cache_clear()
 
 
 @pytest.mark.slow

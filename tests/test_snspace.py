@@ -132,3 +132,23 @@ def test_s3_injected_errors_fail(monkeypatch, short_budget):
 
     monkeypatch.setattr(snspace, "exact_denoiser_mse", wrong_mse)
     assert not _run(checks.check_s3_quadrature, "vdm").passed
+
+
+def test_closed_form_references_match_the_compiled_schedules():
+    # The plain compilation with a hand-given inverse (S2, S3 references) against the full codegen path,
+    # which solves for t(λ) itself and selects its forms.
+    sub_vp = get_schedule("sub-vp")
+    for plain, full in [(checks.reference_numeric(sub_vp), checks.reference_schedule(sub_vp)),
+                        (snspace.sn_clock_numeric(-4.5, 8.5), snspace.sn_clock_schedule(-4.5, 8.5))]:
+        num = compile_schedule(full, "numpy")
+        t = np.linspace(full.t_min, full.t_max, 41)[1:-1]
+        lam = num.log_snr(t)
+        for name in ("alpha", "sigma", "log_snr", "dlog_snr", "f", "g2"):
+            np.testing.assert_allclose(getattr(plain, name)(t), getattr(num, name)(t), rtol=1e-11, err_msg=name)
+        np.testing.assert_allclose(plain.sigma2_ts(t[20:], t[:19]), num.sigma2_ts(t[20:], t[:19]), rtol=1e-11)
+        np.testing.assert_allclose(plain.t_of_log_snr(lam), t, rtol=1e-11)
+
+
+def test_closed_form_numeric_rejects_a_wrong_inverse():
+    with pytest.raises(ValueError, match="not the inverse"):
+        snspace.closed_form_numeric(snspace.sn_clock_schedule(-4.0, 8.0), sp.exp(-2 * snspace.LAMBDA))
