@@ -287,26 +287,45 @@ class GaussianMixture:
     def _components(self, x: Any, alpha: Any, sigma: Any) -> dict[str, Any]:
         """Per-component quantities at (x, α, σ); x (..., d), α and σ scalars or broadcast to x.shape[:-1].
 
-        ``zc``, ``eps`` and ``shift`` (the terms of :func:`eigen_terms`) are computed on first use.
+        ``log_comp`` (..., K) is log π_k N(x; α μ_k, C_k); ``z`` the eigen-coordinates of x − α μ_k, to be
+        scaled by a coefficient of :func:`eigen_terms` (``c_zc``, ``c_eps``, ``c_shift``).
         """
         ops = _ops_for(x)
         if x.ndim == 0 or x.shape[-1] != self.dim:
             raise OracleError(f"x must have last dimension d = {self.dim}, got shape {tuple(x.shape)}")
         p = self._params(ops)
         mu_a, const, c_zc, _, c_eps, c_shift = self._terms(ops, p, alpha, sigma)
+        c = {"ops": ops, "p": p, "c_zc": c_zc, "c_eps": c_eps, "c_shift": c_shift, "mu_a": mu_a}
+        # Diagonal Σ_k, one (α, σ) for the batch, x of shape (n, d): components first, (K, n, d), so that
+        # the sums over d and over k run along contiguous memory (small last axes are slow to reduce).
+        c["flat"] = p["U"] is None and c_zc.ndim == 2 and x.ndim == 2
+        if c["flat"]:
+            r = x[None] - mu_a[:, None, :]
+            if ops.name == "torch":
+                log_comp_t = torch.baddbmm(const[:, None, None], r * r, c_zc[:, :, None], alpha=-0.5)[..., 0]
+            else:
+                log_comp_t = const[:, None] - 0.5 * np.matmul(r * r, c_zc[:, :, None])[..., 0]
+            c["log_comp_t"], c["log_comp"] = log_comp_t, log_comp_t.T
+            return c
         r = x[..., None, :] - mu_a  # (..., K, d)
         z = r if p["U"] is None else ops.einsum("kji,...kj->...ki", p["U"], r)
-        zc = z * c_zc
-        log_comp = const - 0.5 * ((z * zc) @ p["ones"])  # (..., K); a product: reductions over tiny d are slow
-        # Diagonal Σ_k and one (α, σ) for the batch: Σ_k w_k c_k (x − α μ_k) = x (w c) − w (c α μ), two
-        # small matrix products instead of a (..., K, d) reduction.
-        flat = p["U"] is None and c_zc.ndim == 2
-        return {"ops": ops, "p": p, "z": z, "zc": zc, "c_eps": c_eps, "c_shift": c_shift, "log_comp": log_comp,
-                "flat": flat, "mu_a": mu_a}
+        c["z"] = z
+        c["log_comp"] = const - 0.5 * ((z * (z * c_zc)) @ p["ones"])  # (..., K)
+        return c
+
+    @staticmethod
+    def _weights(c: dict[str, Any]) -> Any:
+        """The responsibilities w (..., K)."""
+        if c["flat"]:
+            return c["ops"].softmax(c["log_comp_t"], 0).T
+        return c["ops"].softmax(c["log_comp"], -1)
 
     @staticmethod
     def _weighted(c: dict[str, Any], w: Any, coef: Any, x: Any) -> Any:
-        """Σ_k w_k U_k (coef_k ⊙ z_k): the posterior mean of a term of :func:`eigen_terms`."""
+        """Σ_k w_k U_k (coef_k ⊙ z_k): the posterior mean of a term of :func:`eigen_terms`.
+
+        Flat case: Σ_k w_k c_k (x − α μ_k) = x (w c) − w (c α μ), two small matrix products.
+        """
         if c["flat"]:
             return x * (w @ coef) - w @ (coef * c["mu_a"])
         return c["ops"].sum(w[..., None] * GaussianMixture._rotate(c, c["z"] * coef), -2)
@@ -326,28 +345,25 @@ class GaussianMixture:
     def responsibilities_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """P(component k | α x₀ + σ ε = x), shape x.shape[:-1] + (K,)."""
         x = _prepare(x)
-        c = self._components(x, alpha, sigma)
-        return c["ops"].softmax(c["log_comp"], -1)
+        return self._weights(self._components(x, alpha, sigma))
 
     def score_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """∇ₓ log p(x) for x = α x₀ + σ ε."""
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
-        w = c["ops"].softmax(c["log_comp"], -1)
-        return -c["ops"].sum(w[..., None] * self._rotate(c, c["zc"]), -2)
+        return -self._weighted(c, self._weights(c), c["c_zc"], x)
 
     def eps_hat_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """E[ε | α x₀ + σ ε = x] = Σ_k w_k σ C_k⁻¹ (x − α μ_k)."""
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
-        w = c["ops"].softmax(c["log_comp"], -1)
-        return self._weighted(c, w, c["c_eps"], x)
+        return self._weighted(c, self._weights(c), c["c_eps"], x)
 
     def x0_hat_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """E[x₀ | α x₀ + σ ε = x] = Σ_k w_k (μ_k + α Σ_k C_k⁻¹ (x − α μ_k))."""
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
-        w = c["ops"].softmax(c["log_comp"], -1)
+        w = self._weights(c)
         return w @ c["p"]["mu"] + self._weighted(c, w, c["c_shift"], x)
 
     # ------------------------------------------------------------------ closed forms at (t, schedule)
