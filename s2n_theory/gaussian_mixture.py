@@ -20,6 +20,11 @@ dtype and device of ``x``. ``t`` is a scalar or one time per sample
 (shape ``x.shape[:-1]``). ``schedule`` is a :class:`~s2n_theory.schedule.Schedule`,
 its :class:`~s2n_theory.schedule.NumericSchedule`, or a spec string.
 The ``*_at`` methods take α and σ directly instead of a time and schedule.
+
+A batch at one time (a scalar ``t``, or a CPU/numpy array of equal times: what the samplers
+pass) is evaluated with α and σ as scalars, and the per-component terms (α μ_k, the log-normaliser,
+the coefficients of :func:`eigen_terms`) are computed once per (α, σ) and reused: a sampler calls
+the oracle once per step, so this per-call work, not the arithmetic on the batch, dominated.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Distances between sample sets (docs/theory.md), in torch (any device, float64 advised).
 
 * :func:`sliced_wasserstein`: mean over random unit directions of the 1-D W₂ distance
-  (sorted projections; equal sample sizes);
-* :func:`mmd`: unbiased squared MMD with a Gaussian kernel;
+  (sorted projections; equal sample sizes); :class:`SlicedReference` sorts a fixed reference once;
+* :func:`mmd`: unbiased squared MMD with a Gaussian kernel; :class:`MMDReference` computes a fixed
+  reference's own kernel mean once;
 * :func:`mmd_to_mixture` (:func:`mmd_to_mixture_bandwidths` for several kernels in one pass):
   the squared MMD of a sample set to the *exact* law of a Gaussian mixture (closed-form kernel
   mean embedding), with its jackknife standard error, and :func:`paired_mmd_difference` for two

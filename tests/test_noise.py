@@ -44,3 +44,12 @@ def test_step_blocks_give_the_numbers_of_single_draws(monkeypatch):
     block = noise.NoiseSource(4).normal_steps((5, 2), [7, 2, 9], dtype=torch.float32)
     assert block.dtype == torch.float32
     assert torch.equal(block[1], noise.NoiseSource(4).normal((5, 2), 2, dtype=torch.float32))
+
+
+def test_step_noise_asks_a_subclass_with_its_own_normal_step_by_step():
+    class Ones(noise.NoiseSource):
+        def normal(self, batch_shape, step, stream=0, *, sample_ids=None, dtype=torch.float32, device=None):
+            return torch.full(batch_shape, float(step), dtype=dtype, device=device)
+
+    drawn = noise.StepNoise(torch.zeros(4, 2), Ones(0), [0, 1, 2])
+    assert torch.equal(drawn(2), torch.full((4, 2), 2.0))

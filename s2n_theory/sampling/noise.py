@@ -143,13 +143,17 @@ class StepNoise:
 
     For a counter-based source (an int seed or a :class:`NoiseSource`) on CPU, the steps listed in
     ``steps`` are drawn ahead in blocks of about :data:`STEP_BLOCK_NUMBERS` numbers; a
-    ``torch.Generator`` or the global RNG is drawn step by step, as before (its stream order matters).
+    ``torch.Generator``, the global RNG or a subclass overriding ``normal`` is drawn step by step.
     """
 
     def __init__(self, shape_like: torch.Tensor, generator: object, steps: list[int], stream: int = 0):
         self.shape_like, self.generator, self.stream = shape_like, generator, stream
         source = NoiseSource(generator) if isinstance(generator, int) and not isinstance(generator, bool) else generator
-        self.source = source if isinstance(source, NoiseSource) and shape_like.device.type == "cpu" else None
+        # Blocks only for the counter-based numbers themselves: a subclass with its own ``normal`` (a
+        # basis of unit impulses, say) is asked step by step, as it expects.
+        blocks = (isinstance(source, NoiseSource) and type(source).normal is NoiseSource.normal
+                  and shape_like.device.type == "cpu")
+        self.source = source if blocks else None
         self.steps = list(steps)
         self.position = {k: i for i, k in enumerate(self.steps)}
         self.block = max(1, STEP_BLOCK_NUMBERS // max(1, shape_like.numel()))
