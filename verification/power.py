@@ -63,7 +63,7 @@ def mean_detectable(se: float, z_star: float, allowance: float = 0.0, miss: floa
 
 
 def scale_detectable(mean: float, se: float, z_star: float, allowance: float = 0.0, miss: float = MISS) -> float:
-    """Smallest relative scaling δ of every sample that the test of :func:`mean_detectable` detects (power ≥ 1 − miss)."""
+    """Smallest relative scaling δ of every sample that :func:`mean_detectable`'s test detects (power ≥ 1 − miss)."""
     spread = (z_star + _z(miss)) * se
     return (spread + 2.0 * allowance) / (abs(mean) - spread) if abs(mean) > spread else math.inf
 
