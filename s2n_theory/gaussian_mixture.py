@@ -453,9 +453,10 @@ def _common_time(t: Any) -> float | None:
     if _is_scalar(t):
         return float(t)
     if isinstance(t, torch.Tensor):
-        if t.device.type != "cpu" or t.numel() == 0:
+        if t.device.type != "cpu" or t.numel() == 0 or not t.is_floating_point():
             return None
-        t = t.detach().numpy()
+        first = t.detach().reshape(-1)[0]
+        return float(first) if bool(torch.all(t == first)) else None
     if isinstance(t, np.ndarray) and t.size and np.issubdtype(t.dtype, np.floating):
         first = t.flat[0]
         if np.all(t == first):
