@@ -20,6 +20,11 @@ dtype and device of ``x``. ``t`` is a scalar or one time per sample
 (shape ``x.shape[:-1]``). ``schedule`` is a :class:`~s2n_theory.schedule.Schedule`,
 its :class:`~s2n_theory.schedule.NumericSchedule`, or a spec string.
 The ``*_at`` methods take α and σ directly instead of a time and schedule.
+
+A batch at one time (a scalar ``t``, or a CPU/numpy array of equal times: what the samplers
+pass) is evaluated with α and σ as scalars, and the per-component terms (α μ_k, the log-normaliser,
+the coefficients of :func:`eigen_terms`) are computed once per (α, σ) and reused: a sampler calls
+the oracle once per step, so this per-call work, not the arithmetic on the batch, dominated.
 """
 
 from __future__ import annotations
@@ -178,6 +183,8 @@ class GaussianMixture:
         self._log_weights = np.log(np.where(self.weights > 0, self.weights, 1.0)) + np.where(
             self.weights > 0, 0.0, -np.inf)
         self._cache: dict[Any, dict[str, Any]] = {}
+        self._times: dict[tuple, tuple] = {}  # (schedule, t) -> (schedule, α, σ)
+        self._scalar_terms: dict[tuple, tuple] = {}  # (backend, α, σ) -> terms of _components
 
     # ------------------------------------------------------------------ helpers
     def __repr__(self) -> str:
@@ -224,31 +231,109 @@ class GaussianMixture:
                 "mu": ops.asarray(self.means),
                 "s": ops.asarray(self._eigvals),
                 "U": None if self._eigvecs is None else ops.asarray(self._eigvecs),
+                "ones": ops.asarray(np.ones(self.dim)),
             }
         return self._cache[key]
 
     def _coefficients(self, x: Any, t: Any, schedule: Any) -> tuple[Any, Any, Any]:
         ops = _ops_for(x)
+        t0 = _common_time(t)
+        if t0 is not None:
+            # One time for the whole batch (what the samplers pass): α and σ as two float64 scalars,
+            # so the per-component terms below are computed once per time, not once per sample.
+            a, s = self._scalar_coefficients(t0, schedule)
+            return ops, a, s
         num = compile_schedule(schedule, ops.name)
         tt = ops.asarray(t)
         return ops, num.alpha(tt), num.sigma(tt)
 
+    def _scalar_coefficients(self, t: float, schedule: Any) -> tuple[float, float]:
+        num = compile_schedule(schedule, "numpy")
+        key = (id(num.schedule), t)
+        hit = self._times.get(key)
+        if hit is None or hit[0] is not num.schedule:
+            if len(self._times) > _MAX_CACHED_TIMES:
+                self._times.clear()
+            tt = np.float64(t)
+            hit = (num.schedule, float(num.alpha(tt)), float(num.sigma(tt)))
+            self._times[key] = hit
+        return hit[1], hit[2]
+
+    def _terms(self, ops: _NumpyOps | _TorchOps, p: dict[str, Any], alpha: Any, sigma: Any) -> tuple[Any, ...]:
+        """(α μ_k, per-component constant of log N, and the four coefficients of :func:`eigen_terms`).
+
+        :func:`eigen_terms` is linear in z, so its coefficients are its value at z = 1; for scalar α
+        and σ they are computed once per (α, σ) in float64 and reused for every sample.
+        """
+        scalar = _is_scalar(alpha) and _is_scalar(sigma)
+        # eigen_terms is part of the key: a replaced formula (the injected-error tests) is never served stale.
+        key = (eigen_terms, ops.name, ops.dtype, getattr(ops, "device", None), float(alpha), float(sigma)) \
+            if scalar else None
+        if key is not None and key in self._scalar_terms:
+            return self._scalar_terms[key]
+        if scalar:
+            a, s, ev = np.float64(alpha), np.float64(sigma), self._eigvals
+            mu_a, log_w = a * self.means, self._log_weights
+        else:
+            a, s, ev = ops.asarray(alpha)[..., None, None], ops.asarray(sigma)[..., None, None], p["s"]
+            mu_a, log_w = a * p["mu"], p["log_w"]
+        denom = a**2 * ev + s**2  # eigenvalues of C_k
+        logdet = (np.log(denom) if scalar else ops.log(denom)).sum(-1)
+        const = log_w - 0.5 * (self.dim * math.log(2 * math.pi) + logdet)  # (..., K)
+        coef = eigen_terms(1.0, a, s, ev)
+        terms = (mu_a, const, *coef)
+        if scalar:
+            terms = tuple(ops.asarray(v) for v in terms)
+            if len(self._scalar_terms) > _MAX_CACHED_TIMES:
+                self._scalar_terms.clear()
+            self._scalar_terms[key] = terms
+        return terms
+
     def _components(self, x: Any, alpha: Any, sigma: Any) -> dict[str, Any]:
-        """Per-component quantities at (x, α, σ); x (..., d), α and σ broadcast to x.shape[:-1]."""
+        """Per-component quantities at (x, α, σ); x (..., d), α and σ scalars or broadcast to x.shape[:-1].
+
+        ``log_comp`` (..., K) is log π_k N(x; α μ_k, C_k); ``z`` the eigen-coordinates of x − α μ_k, to be
+        scaled by a coefficient of :func:`eigen_terms` (``c_zc``, ``c_eps``, ``c_shift``).
+        """
         ops = _ops_for(x)
         if x.ndim == 0 or x.shape[-1] != self.dim:
             raise OracleError(f"x must have last dimension d = {self.dim}, got shape {tuple(x.shape)}")
         p = self._params(ops)
-        a = ops.asarray(alpha)[..., None, None]  # (..., 1, 1) against (..., K, d)
-        s = ops.asarray(sigma)[..., None, None]
-        r = x[..., None, :] - a * p["mu"]  # (..., K, d)
+        mu_a, const, c_zc, _, c_eps, c_shift = self._terms(ops, p, alpha, sigma)
+        c = {"ops": ops, "p": p, "c_zc": c_zc, "c_eps": c_eps, "c_shift": c_shift, "mu_a": mu_a}
+        # Diagonal Σ_k, one (α, σ) for the batch, x of shape (n, d): components first, (K, n, d), so that
+        # the sums over d and over k run along contiguous memory (small last axes are slow to reduce).
+        c["flat"] = p["U"] is None and c_zc.ndim == 2 and x.ndim == 2
+        if c["flat"]:
+            r = x[None] - mu_a[:, None, :]
+            if ops.name == "torch":
+                log_comp_t = torch.baddbmm(const[:, None, None], r * r, c_zc[:, :, None], alpha=-0.5)[..., 0]
+            else:
+                log_comp_t = const[:, None] - 0.5 * np.matmul(r * r, c_zc[:, :, None])[..., 0]
+            c["log_comp_t"], c["log_comp"] = log_comp_t, log_comp_t.T
+            return c
+        r = x[..., None, :] - mu_a  # (..., K, d)
         z = r if p["U"] is None else ops.einsum("kji,...kj->...ki", p["U"], r)
-        denom = a**2 * p["s"] + s**2  # eigenvalues of C_k
-        zc, _, eps, shift = eigen_terms(z, a, s, p["s"])
-        quad = ops.sum(z * zc, -1)
-        logdet = ops.sum(ops.log(denom), -1)
-        log_comp = p["log_w"] - 0.5 * (self.dim * math.log(2 * math.pi) + logdet + quad)  # (..., K)
-        return {"ops": ops, "p": p, "zc": zc, "eps": eps, "shift": shift, "log_comp": log_comp}
+        c["z"] = z
+        c["log_comp"] = const - 0.5 * ((z * (z * c_zc)) @ p["ones"])  # (..., K)
+        return c
+
+    @staticmethod
+    def _weights(c: dict[str, Any]) -> Any:
+        """The responsibilities w (..., K)."""
+        if c["flat"]:
+            return c["ops"].softmax(c["log_comp_t"], 0).T
+        return c["ops"].softmax(c["log_comp"], -1)
+
+    @staticmethod
+    def _weighted(c: dict[str, Any], w: Any, coef: Any, x: Any) -> Any:
+        """Σ_k w_k U_k (coef_k ⊙ z_k): the posterior mean of a term of :func:`eigen_terms`.
+
+        Flat case: Σ_k w_k c_k (x − α μ_k) = x (w c) − w (c α μ), two small matrix products.
+        """
+        if c["flat"]:
+            return x * (w @ coef) - w @ (coef * c["mu_a"])
+        return c["ops"].sum(w[..., None] * GaussianMixture._rotate(c, c["z"] * coef), -2)
 
     @staticmethod
     def _rotate(c: dict[str, Any], v: Any) -> Any:
@@ -265,29 +350,26 @@ class GaussianMixture:
     def responsibilities_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """P(component k | α x₀ + σ ε = x), shape x.shape[:-1] + (K,)."""
         x = _prepare(x)
-        c = self._components(x, alpha, sigma)
-        return c["ops"].softmax(c["log_comp"], -1)
+        return self._weights(self._components(x, alpha, sigma))
 
     def score_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """∇ₓ log p(x) for x = α x₀ + σ ε."""
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
-        w = c["ops"].softmax(c["log_comp"], -1)
-        return -c["ops"].sum(w[..., None] * self._rotate(c, c["zc"]), -2)
+        return -self._weighted(c, self._weights(c), c["c_zc"], x)
 
     def eps_hat_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """E[ε | α x₀ + σ ε = x] = Σ_k w_k σ C_k⁻¹ (x − α μ_k)."""
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
-        w = c["ops"].softmax(c["log_comp"], -1)
-        return c["ops"].sum(w[..., None] * self._rotate(c, c["eps"]), -2)
+        return self._weighted(c, self._weights(c), c["c_eps"], x)
 
     def x0_hat_at(self, x: Any, alpha: Any, sigma: Any) -> Any:
         """E[x₀ | α x₀ + σ ε = x] = Σ_k w_k (μ_k + α Σ_k C_k⁻¹ (x − α μ_k))."""
         x = _prepare(x)
         c = self._components(x, alpha, sigma)
-        w = c["ops"].softmax(c["log_comp"], -1)
-        return c["ops"].sum(w[..., None] * (c["p"]["mu"] + self._rotate(c, c["shift"])), -2)
+        w = self._weights(c)
+        return w @ c["p"]["mu"] + self._weighted(c, w, c["c_shift"], x)
 
     # ------------------------------------------------------------------ closed forms at (t, schedule)
     def log_prob(self, x: Any, t: Any, schedule: Any) -> Any:
@@ -353,6 +435,33 @@ class GaussianMixture:
         if p["U"] is not None:
             scaled = torch.einsum("nij,nj->ni", p["U"][comp], scaled)
         return p["mu"][comp] + scaled
+
+
+_MAX_CACHED_TIMES = 4096
+"""Times (and (α, σ) pairs) remembered per mixture; a sampler's grid has at most a few thousand."""
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (float, int, np.floating)) or (isinstance(value, np.ndarray) and value.ndim == 0)
+
+
+def _common_time(t: Any) -> float | None:
+    """The one time of ``t`` when it is a scalar or a CPU/numpy array of equal times, else None.
+
+    Tensors on other devices return None: reading their value would synchronise with the device.
+    """
+    if _is_scalar(t):
+        return float(t)
+    if isinstance(t, torch.Tensor):
+        if t.device.type != "cpu" or t.numel() == 0 or not t.is_floating_point():
+            return None
+        first = t.detach().reshape(-1)[0]
+        return float(first) if bool(torch.all(t == first)) else None
+    if isinstance(t, np.ndarray) and t.size and np.issubdtype(t.dtype, np.floating):
+        first = t.flat[0]
+        if np.all(t == first):
+            return float(first)
+    return None
 
 
 def _to_numpy(value: Any) -> Any:

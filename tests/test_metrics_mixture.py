@@ -130,3 +130,26 @@ def test_bad_input_is_named():
     b = metrics.mmd_to_mixture(torch.as_tensor(MIX_3D.sample(11, np.random.default_rng(0))), MIX_3D)
     with pytest.raises(S2NError, match="paired"):
         metrics.paired_mmd_difference(a, b)
+
+
+def test_mmd_and_sliced_wasserstein_equal_their_definitions():
+    # The product-form kernel sums and the prepared references against the textbook formulas, written
+    # out with pairwise differences (unbiased MMD²: the diagonals left out of the within-set means).
+    rng = np.random.default_rng(3)
+    x = torch.as_tensor(rng.normal(size=(150, 3)))
+    y = torch.as_tensor(rng.normal(size=(150, 3)) * 1.2 + 0.1)
+    h2 = 0.7**2
+
+    def k(a, b):
+        return torch.exp(-((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / (2 * h2))
+
+    n = x.shape[0]
+    expected = ((k(x, x).sum() - n) / (n * (n - 1)) + (k(y, y).sum() - n) / (n * (n - 1))
+                - 2 * k(x, y).mean())
+    assert metrics.mmd(x, y, 0.7) == pytest.approx(float(expected), abs=1e-13)
+    assert metrics.MMDReference(y, 0.7)(x) == pytest.approx(float(expected), abs=1e-13)
+    dirs = metrics._directions(3, 128, 0, x)
+    px, py = torch.sort(x @ dirs, dim=0).values, torch.sort(y @ dirs, dim=0).values
+    sw = float(((px - py) ** 2).mean().sqrt())
+    assert metrics.sliced_wasserstein(x, y) == pytest.approx(sw, rel=1e-14)
+    assert metrics.SlicedReference(y)(x) == pytest.approx(sw, rel=1e-14)

@@ -1,5 +1,8 @@
 """Monte Carlo claims M1-M4: they pass on the true theory and fail when a formula is wrong."""
 
+import dataclasses
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -152,3 +155,27 @@ def test_m2_and_m3_runs_come_from_the_solver_registry(monkeypatch):
     assert all(rho == 0.0 for name, rho in one_each if solvers.SOLVERS[name].rho_zero_only)
     every = mc.solver_runs(mc.RHOS)
     assert ("exact-copy", 2.0) in every and ("heun", 0.5) not in every
+
+
+@pytest.mark.slow  # two quick-level M2 runs (~10 s on two busy cores)
+def test_m2_detects_the_declared_distance_at_the_quick_level(monkeypatch):
+    # The power M2 states in its row (a landing law at sliced-Wasserstein distance ≳ D) is real at the
+    # quick sizes: every sampler's output translated by v moves its law by SW = |v|/√d (the mean of
+    # (v·θ)² over unit directions θ is |v|²/d), and a translation by the declared D fails in both cases.
+    schedule = get_schedule("vdm")
+    good = mc.check_m2(schedule, "quick")
+    assert good.passed, good.detail
+    found = re.search(r"distance ≳ 2-D ([0-9.e-]+), 16-D ([0-9.e-]+)", good.detail)
+    distances = {2: float(found.group(1)), 16: float(found.group(2))}
+    original = mc.sample
+
+    def translated(*args, **kwargs):
+        result = original(*args, **kwargs)
+        d = result.samples.shape[1]
+        shift = distances[d]  # v = (D, …, D): |v| = D √d, so SW = D
+        return dataclasses.replace(result, samples=result.samples + shift)
+
+    monkeypatch.setattr(mc, "sample", translated)
+    outcome = mc.check_m2(schedule, "quick")
+    assert not outcome.passed
+    assert "2-D exact" in outcome.detail and "16-D exact" in outcome.detail, outcome.detail

@@ -31,3 +31,25 @@ def test_noise_is_standard_normal_and_independent_of_the_batch():
     assert torch.equal(big[:10], small)
     assert stats.kstest(big.flatten().numpy(), "norm").pvalue > 1e-3
     assert abs(float(np.corrcoef(big[:, 0], big[:, 1])[0, 1])) < 4 / np.sqrt(20_000)
+
+
+def test_step_blocks_give_the_numbers_of_single_draws(monkeypatch):
+    # StepNoise draws a run's steps in blocks (several blocks here); every step's noise is the single draw's.
+    monkeypatch.setattr(noise, "STEP_BLOCK_NUMBERS", 1000)
+    like = torch.zeros(37, 3, 2, dtype=torch.float64)
+    steps = list(range(0, 90, 3))
+    drawn = noise.StepNoise(like, 21, steps, stream=1)
+    for k in range(90):  # listed steps from the blocks, the others drawn on demand
+        assert torch.equal(drawn(k), noise.draw_normal(like, 21, step=k, stream=1))
+    block = noise.NoiseSource(4).normal_steps((5, 2), [7, 2, 9], dtype=torch.float32)
+    assert block.dtype == torch.float32
+    assert torch.equal(block[1], noise.NoiseSource(4).normal((5, 2), 2, dtype=torch.float32))
+
+
+def test_step_noise_asks_a_subclass_with_its_own_normal_step_by_step():
+    class Ones(noise.NoiseSource):
+        def normal(self, batch_shape, step, stream=0, *, sample_ids=None, dtype=torch.float32, device=None):
+            return torch.full(batch_shape, float(step), dtype=dtype, device=device)
+
+    drawn = noise.StepNoise(torch.zeros(4, 2), Ones(0), [0, 1, 2])
+    assert torch.equal(drawn(2), torch.full((4, 2), 2.0))

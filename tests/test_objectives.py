@@ -4,7 +4,9 @@ making them fail; ``s2n weighting`` end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -227,3 +229,18 @@ def test_cli_weighting_bad_input_through_the_entry_point(run_s2n):
     proc = run_s2n("weighting", "vdm", "-p", "eps", "--json", "/nonexistent-dir/w.json")
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --json")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow  # the quick-level W3 run (~5 s on two busy cores, with its SymPy preparation)
+def test_w3_montecarlo_detects_the_declared_scaling_at_the_quick_level():
+    # The power W3 states in its row (losses scaled by ≥ δ) is real at the quick size: every recipe's
+    # weight scaled by the δ the correct run declares (the paired differences stay zero) fails.
+    schedule = get_schedule("vdm")
+    n = checks.W3_SIZES["quick"]
+    good = checks.w3_montecarlo(schedule, n)
+    assert good.passed, good.detail
+    delta = float(re.search(r"losses scaled by ≥ ([0-9.]+)%", good.detail).group(1)) / 100
+    assert 0.0 < delta < 0.1
+    scaled = [dataclasses.replace(r, weight=f"({r.weight})*{1 + delta!r}") for r in checks.mc_recipes(schedule)]
+    outcome = checks.w3_montecarlo(schedule, n, scaled)
+    assert not outcome.passed, outcome.detail

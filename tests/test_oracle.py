@@ -235,3 +235,26 @@ def test_cuda_follows_device_and_matches_cpu() -> None:
     np.testing.assert_allclose(step_gpu.cpu().numpy(), step_cpu, rtol=1e-12, atol=1e-12)
     denoised = inference.denoiser_from_eps(lambda x, t: gm.eps_hat(x, t, schedule), schedule)(xc, tc)
     np.testing.assert_allclose(denoised.cpu().numpy(), x0, rtol=1e-10, atol=1e-10)
+
+
+def test_one_time_batch_path_equals_the_per_sample_path() -> None:
+    # A batch at one (α, σ) takes the components-first path (terms once per time); α and σ given per
+    # sample take the general one. Both are the same closed forms, on numpy and torch, any batch shape.
+    rng = np.random.default_rng(1)
+    gm = GaussianMixture([0.2, 0.5, 0.3], rng.normal(size=(3, 4)), rng.uniform(0.05, 1.0, (3, 4)))
+    for x in (rng.normal(size=(40, 4)), rng.normal(size=(3, 5, 4)), torch.as_tensor(rng.normal(size=(40, 4)))):
+        alpha, sigma = np.full(x.shape[:-1], 0.8), np.full(x.shape[:-1], 0.35)
+        if isinstance(x, torch.Tensor):
+            alpha, sigma = torch.as_tensor(alpha), torch.as_tensor(sigma)
+        for method in ("log_prob_at", "responsibilities_at", "score_at", "x0_hat_at", "eps_hat_at"):
+            one = np.asarray(getattr(gm, method)(x, 0.8, 0.35))
+            each = np.asarray(getattr(gm, method)(x, alpha, sigma))
+            np.testing.assert_allclose(one, each, rtol=1e-12, atol=1e-12)
+    # Through a schedule: a tensor of equal times equals the scalar time and the per-sample times.
+    x = torch.as_tensor(rng.normal(size=(30, 4)))
+    t = torch.full((30,), 0.45, dtype=torch.float64)
+    varied = t.clone()
+    varied[0] = 0.4500000001  # not all equal: the general path, per-sample α(t), σ(t)
+    schedule = SCHEDULES["vdm"]
+    np.testing.assert_allclose(gm.x0_hat(x, t, schedule)[1:], gm.x0_hat(x, varied, schedule)[1:], rtol=1e-12)
+    np.testing.assert_allclose(gm.x0_hat(x, t, schedule), gm.x0_hat(x, 0.45, schedule), rtol=1e-15)

@@ -18,6 +18,11 @@ given up.
   law F differs from G by Δ = sup|F − G|, then D_n ≥ Δ − sup|F_n − F|, and by the
   Dvoretzky–Kiefer–Wolfowitz inequality sup|F_n − F| ≤ √(ln(2/MISS)/(2n)) with probability
   ≥ 1 − MISS; so every law with ``Δ ≥ c + √(ln(2/MISS)/(2n))`` is detected with power ≥ 1 − MISS.
+* Mean z-test with an allowance (W3): the test rejects when |m̂ − m| > z* se + b (b: the
+  deterministic allowance for grid and quadrature error). If the true mean is off by D, m̂ − m is
+  D + (bias ≤ b) + se Z, so with probability ≥ 1 − MISS it exceeds the threshold once
+  ``D ≥ (z* + z_MISS) se + 2 b``. If instead every sample is scaled by 1 + δ (so m and se both
+  scale), detection needs ``δ (|m| − (z* + z_MISS) se) ≥ (z* + z_MISS) se + 2 b``.
 * Sliced Wasserstein (M2, approximate): the statistic between the sampler's n points and n
   oracle points is at least the distance D between the two laws minus the two one-sample
   fluctuations; bounding each fluctuation by the upper (1 − MISS) quantile of the
@@ -50,6 +55,17 @@ def ks_detectable(n: int, level: float, miss: float = MISS) -> float:
     """Smallest sup-distance Δ between CDFs that a KS test at ``level`` with n points detects with power ≥ 1 − miss."""
     critical = math.sqrt(math.log(2.0 / level) / (2.0 * n))
     return critical + math.sqrt(math.log(2.0 / miss) / (2.0 * n))
+
+
+def mean_detectable(se: float, z_star: float, allowance: float = 0.0, miss: float = MISS) -> float:
+    """Smallest offset of a mean that a |z| ≤ z* test with a deterministic allowance detects (power ≥ 1 − miss)."""
+    return (z_star + _z(miss)) * se + 2.0 * allowance
+
+
+def scale_detectable(mean: float, se: float, z_star: float, allowance: float = 0.0, miss: float = MISS) -> float:
+    """Smallest relative scaling δ of every sample that :func:`mean_detectable`'s test detects (power ≥ 1 − miss)."""
+    spread = (z_star + _z(miss)) * se
+    return (spread + 2.0 * allowance) / (abs(mean) - spread) if abs(mean) > spread else math.inf
 
 
 def sw_detectable(limit: float, null_quantile: float) -> float:

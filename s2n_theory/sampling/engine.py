@@ -24,7 +24,7 @@ import torch
 from ..errors import S2NError
 from ..schedule import Schedule
 from .coefficients import Rho, prediction_transform
-from .noise import draw_normal
+from .noise import StepNoise
 from .solvers import SOLVERS, get_solver
 from .validation import FiniteWatch, check_denoiser_output, check_sample_arguments
 
@@ -135,6 +135,10 @@ def sample(
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc=f"sampling ({method})", leave=False)
+    # The steps that draw noise, known from the table: a counter-based source draws them in blocks.
+    noisy = [k for k, (_, _, c, corrector) in enumerate(plan)
+             if c != 0.0 or (corrector is not None and corrector[2] != 0.0)]
+    step_noise = StepNoise(x, generator, noisy)
     nfe = 0
     history: list[torch.Tensor] = []
     pending: torch.Tensor | None = None
@@ -148,7 +152,7 @@ def sample(
         history = [x0_hat, *history[: history_length - 1]]
         noise = None
         if c != 0.0 or (corrector is not None and corrector[2] != 0.0):
-            noise = draw_normal(x, generator, step=k)
+            noise = step_noise(k)
         predicted = _combine(a, x, weights, history)
         if c != 0.0:
             predicted = predicted.add(noise, alpha=c)

@@ -10,7 +10,7 @@ import torch
 from ..errors import S2NError
 from ..numeric_schedule import compile_schedule
 from ..schedule import Schedule
-from .noise import draw_normal
+from .noise import StepNoise
 
 FORWARD_METHODS = ("euler", "exact")
 
@@ -47,8 +47,9 @@ def simulate_forward(
     keep = set(range(len(times))) if return_path else set(record or ())
     saved = {0: x0} if 0 in keep else {}
     x = x0
+    step_noise = StepNoise(x0, generator, list(range(len(s))), stream=1)
     for k, (a, c) in enumerate(zip(scale.tolist(), noise.tolist(), strict=True)):
-        x = a * x + c * draw_normal(x, generator, step=k, stream=1)
+        x = a * x + c * step_noise(k)
         if k + 1 in keep:
             saved[k + 1] = x
     if return_path or record is not None:

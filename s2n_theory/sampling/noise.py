@@ -97,7 +97,7 @@ class NoiseSource:
         numel = math.prod(event) if event else 1
         if sample_ids is None:
             sample_ids = torch.arange(batch, device=device, dtype=torch.int64)
-        key = _splitmix64_int((_splitmix64_int((self.seed * 1_000_003 + stream) & _MASK64) + step) & _MASK64)
+        key = self._key(step, stream)
         if sample_ids.device.type == "cpu":
             u1, u2 = _uniform_pair_cpu(key, sample_ids, numel)
         else:
@@ -107,6 +107,69 @@ class NoiseSource:
             u1, u2 = _uniform(counter), _uniform(counter + 1)
         normal = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
         return normal.reshape(batch_shape).to(dtype)
+
+    def _key(self, step: int, stream: int) -> int:
+        return _splitmix64_int((_splitmix64_int((self.seed * 1_000_003 + stream) & _MASK64) + step) & _MASK64)
+
+    def normal_steps(self, batch_shape: tuple[int, ...], steps: list[int], stream: int = 0, *,
+                     dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
+        """``normal(batch_shape, step, stream)`` for every step of ``steps`` at once, stacked: the same numbers.
+
+        On CPU one numpy pass over all the steps replaces a few dozen small calls per step (the per-call
+        overhead dominated for a few thousand numbers per step); elsewhere it draws step by step.
+        """
+        if torch.device(device or "cpu").type != "cpu":
+            return torch.stack([self.normal(batch_shape, k, stream, dtype=dtype, device=device) for k in steps])
+        batch, *event = batch_shape
+        numel = math.prod(event) if event else 1
+        keys = np.array([self._key(k, stream) for k in steps], dtype=np.uint64)
+        ids = np.arange(batch, dtype=np.uint64)
+        counter = (_splitmix64_numpy(keys[:, None] + ids[None, :])[:, :, None]
+                   + np.uint64(2) * np.arange(numel, dtype=np.uint64))
+        pair = []
+        for offset in (0, 1):
+            bits = (_splitmix64_numpy(counter + np.uint64(offset)) >> np.uint64(11)) & np.uint64(_MASK53)
+            pair.append((torch.from_numpy(bits.astype(np.float64)) + 0.5) * 2.0**-53)
+        normal = torch.sqrt(-2.0 * torch.log(pair[0])) * torch.cos(2.0 * math.pi * pair[1])
+        return normal.reshape(len(steps), *batch_shape).to(dtype)
+
+
+STEP_BLOCK_NUMBERS = 2**18
+"""Numbers drawn per block by :class:`StepNoise` (2 MiB in float64; a few temporaries of that size)."""
+
+
+class StepNoise:
+    """The noise of one run's steps, ``noise(step)`` equal to ``draw_normal(shape_like, generator, step, stream)``.
+
+    For a counter-based source (an int seed or a :class:`NoiseSource`) on CPU, the steps listed in
+    ``steps`` are drawn ahead in blocks of about :data:`STEP_BLOCK_NUMBERS` numbers; a
+    ``torch.Generator``, the global RNG or a subclass overriding ``normal`` is drawn step by step.
+    """
+
+    def __init__(self, shape_like: torch.Tensor, generator: object, steps: list[int], stream: int = 0):
+        self.shape_like, self.generator, self.stream = shape_like, generator, stream
+        source = NoiseSource(generator) if isinstance(generator, int) and not isinstance(generator, bool) else generator
+        # Blocks only for the counter-based numbers themselves: a subclass with its own ``normal`` (a
+        # basis of unit impulses, say) is asked step by step, as it expects.
+        blocks = (isinstance(source, NoiseSource) and type(source).normal is NoiseSource.normal
+                  and shape_like.device.type == "cpu")
+        self.source = source if blocks else None
+        self.steps = list(steps)
+        self.position = {k: i for i, k in enumerate(self.steps)}
+        self.block = max(1, STEP_BLOCK_NUMBERS // max(1, shape_like.numel()))
+        self.cached: dict[int, torch.Tensor] = {}
+
+    def __call__(self, step: int) -> torch.Tensor:
+        if self.source is None or step not in self.position:
+            return draw_normal(self.shape_like, self.generator, step=step, stream=self.stream)
+        if step not in self.cached:
+            self.cached.clear()  # blocks are used in order: keep one in memory
+            start = self.position[step]
+            chunk = self.steps[start:start + self.block]
+            drawn = self.source.normal_steps(tuple(self.shape_like.shape), chunk, self.stream,
+                                             dtype=self.shape_like.dtype, device=self.shape_like.device)
+            self.cached = dict(zip(chunk, drawn, strict=True))
+        return self.cached[step]
 
 
 def draw_normal(shape_like: torch.Tensor, generator: object, step: int, stream: int = 0) -> torch.Tensor:
