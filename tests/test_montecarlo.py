@@ -38,7 +38,7 @@ def test_m1_detects_the_declared_g2_error_at_the_quick_level(monkeypatch):
     # The power M1 states in its row (power 0.99 against g² off by δ) is real at the quick sizes:
     # g² off by exactly the declared δ is caught, and so is a smaller-than-doubled error on another schedule.
     paths, _ = mc.M1_SIZES["quick"]
-    delta = power.variance_detectable(paths, mc._z_threshold(12))
+    delta = power.variance_detectable(paths, mc.m1_declared_threshold(paths, "quick", mc._z_threshold(12)))
     assert 0.0 < delta < 0.2
     original = forward.diffusion_squared
     monkeypatch.setattr(forward, "diffusion_squared", lambda s: (1 + sp.Float(delta)) * original(s))
