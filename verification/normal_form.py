@@ -5,17 +5,19 @@ of a few real exponentials of t and s (e^{B(t)} for VP rates, e^{λ(t)}) and of 
 roots of such functions. SymPy's
 ``simplify`` struggles with them, but the following rewrites are exact identities
 (for the positive quantities α, σ, variances that appear, which is what
-``expand_log(force=True)`` and ``powsimp(force=True)`` assume, as in
+``expand_log(force=True)`` and ``expand_power_base(force=True)`` assume, as in
 :mod:`verification.prove`):
 
-1. ``doit``, split logarithms, merge powers (``exp(c log u) → u^c``), split powers of products
-   (``(a b)^c → a^c b^c``, again for positive a, b); trigonometric functions stay atoms;
+1. ``doit``, split logarithms (SymPy itself then writes ``exp(c log u + a)`` as ``u^c e^a``),
+   split powers of products (``(a b)^c → a^c b^c``, again for positive a, b); trigonometric
+   functions stay atoms;
    ``|u|`` (and ``sign(u)``) of a function of one time without zeros on the schedule's domain
    becomes ``±u`` (``±1``); split ``exp(a + b + …)`` into one factor per term of its argument;
 2. every ``exp(c·m)`` with rational c and the same primitive part m becomes
    ``Y_m^k`` with an integer k (Y_m = exp(m/q), q the lcm of the denominators);
-3. ``cancel`` over a common denominator, which decides whether a rational function
-   is identically 0.
+3. ``together`` over a common denominator and ``expand`` the numerator: a rational function
+   is identically 0 exactly when its numerator expands to 0 (the decision ``cancel`` would make,
+   without its gcd of numerator and denominator, which took most of the time).
 
 If the result is exactly 0 the identity holds; otherwise nothing is concluded and
 :func:`verification.prove.prove_identity` goes on with SymPy's own rewrites.
@@ -111,23 +113,25 @@ def _resolve_abs(expr: sp.Expr, domain: tuple[float, float] | None) -> sp.Expr:
     return expr.xreplace(replacements)
 
 
-def _cancelled(expr: sp.Expr, domain: tuple[float, float] | None) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]]:
+def _numerator(expr: sp.Expr, domain: tuple[float, float] | None) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]]:
     """Steps 1 (from the absolute values on) to 3; also the way back from the generators."""
     e = _split_exponentials(_resolve_abs(expr, domain))
     replacements, inverse = _generators(e)
-    return sp.cancel(sp.together(e.xreplace(replacements))), inverse
+    numerator, _ = sp.together(e.xreplace(replacements)).as_numer_denom()
+    return sp.expand(numerator), inverse
 
 
 def rational_normal_form(expr: sp.Expr, domain: tuple[float, float] | None = None) -> sp.Expr:
-    """The residual after the exact rewrites above (0 proves the identity); ``domain`` = (t_min, t_max)
-    lets absolute values (and signs) of one-time functions without zeros on it be resolved."""
+    """The numerator of the residual after the exact rewrites above, expanded (0 proves the identity);
+    ``domain`` = (t_min, t_max) lets absolute values (and signs) of one-time functions without zeros
+    on it be resolved."""
     e = sp.sympify(expr).doit()
-    e = sp.powsimp(sp.expand_log(e, force=True), force=True)
+    e = sp.expand_log(e, force=True)
     e = sp.expand_power_base(e, force=True)
     # Absolute values are resolved while they are still functions of t (or s), before the generators.
-    result, inverse = _cancelled(e, domain)
-    if result != 0 and result.has(sp.Abs, sp.sign):  # square roots of squares can surface while cancelling
-        result, _ = _cancelled(result.xreplace(inverse), domain)
+    result, inverse = _numerator(e, domain)
+    if result != 0 and result.has(sp.Abs, sp.sign):  # square roots of squares can surface in the numerator
+        result, _ = _numerator(result.xreplace(inverse), domain)
     return result
 
 
