@@ -153,8 +153,8 @@ def _exactness_identities(order: int, corrector: bool) -> list[tuple[str, sp.Exp
     c = 1 + RHO**2
     psis = [ring.from_expr(multistep.psi_series(j, count + 2).subs(Z, c * H)) for j in range(count + 1)]
     weights = [sum((psis[j] * coef for j, coef in enumerate(row)), ring.zero) for row in lagrange]
-    residual = ring.from_expr(H**count) * (psis[count] - sum((w * p**count for w, p in zip(weights, nodes, strict=True)),
-                                                               ring.zero))
+    interpolated = sum((w * p**count for w, p in zip(weights, nodes, strict=True)), ring.zero)
+    residual = ring.from_expr(H**count) * (psis[count] - interpolated)
     h = ring.gens[0]
     for power in range(count + 1):
         identities.append((f"{label}: residual on tau^{count} has no h^{power} term",
