@@ -60,10 +60,19 @@ def kernel(rho: sp.Expr = RHO) -> sp.Expr:
     return c * sp.exp(-c * (H - TAU))
 
 
+_RATE = sp.Dummy("c", positive=True)
+"""The rate 1 + ρ² of κ as one positive symbol while integrating."""
+
+
 @functools.lru_cache(maxsize=16)
 def moment(j: int, rho: sp.Expr = RHO) -> sp.Expr:
-    """M_j(h) = ∫₀^h κ(τ) τ^j dτ in closed form (SymPy's integral, simplified)."""
-    return sp.simplify(sp.integrate(sp.expand(kernel(rho) * TAU**j), (TAU, 0, H)))
+    """M_j(h) = ∫₀^h κ(τ) τ^j dτ in closed form (SymPy's integral).
+
+    Integrated with the rate c = 1 + ρ² as one positive symbol and substituted after: SymPy
+    integrates c e^{−c(h−τ)} τ^j in ~0.1 s, but took seconds per j with 1 + ρ² written out.
+    """
+    integral = sp.integrate(_RATE * sp.exp(-_RATE * (H - TAU)) * TAU**j, (TAU, 0, H))
+    return integral.subs(_RATE, 1 + rho**2)
 
 
 @functools.lru_cache(maxsize=16)

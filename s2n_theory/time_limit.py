@@ -163,13 +163,19 @@ def call_within(func: Callable[..., Any], args: tuple, seconds: float) -> Any:
     A watchdog thread raises an exception inside the caller at the limit, reported as
     :class:`TimeLimitExceeded`. The work stays in the calling thread, so whatever it does keeps
     its own rules (a SymPy step inside still forks its time-limited child where that is allowed;
-    the child is killed on the way out). Meant for coarse limits (a whole check): a long C call
+    the child is killed on the way out). No process is started: a limit costs a thread, so it
+    suits steps run many times (one identity of a proof) as well as a whole check. A long C call
     finishes before the exception lands.
+
+    Calls nest: each raises its own exception class, so an inner limit never reports (or swallows)
+    an enclosing one that fires while the inner call runs; that one passes on once the inner
+    watchdog is stopped.
     """
     caller = threading.get_ident()
     lock = threading.Lock()
-    state = {"finished": False, "fired": False}
+    state = {"finished": False, "fired": False, "landed": False}
     stop = threading.Event()
+    mine = type("_AbandonedHere", (_Abandoned,), {})
 
     def watchdog() -> None:
         if stop.wait(seconds):
@@ -177,13 +183,15 @@ def call_within(func: Callable[..., Any], args: tuple, seconds: float) -> Any:
         with lock:
             if not state["finished"]:
                 state["fired"] = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), ctypes.py_object(_Abandoned))
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), ctypes.py_object(mine))
 
     guard = threading.Thread(target=watchdog, name="s2n-call-within", daemon=True)
+    enclosing: _Abandoned | None = None
     try:
         guard.start()
         return func(*args)
-    except _Abandoned:
+    except mine:
+        state["landed"] = True
         raise TimeLimitExceeded(f"stopped after its {seconds:g} s time limit") from None
     finally:
         while True:  # the exception may land here if it fired just as func returned: absorb and clear it
@@ -191,9 +199,14 @@ def call_within(func: Callable[..., Any], args: tuple, seconds: float) -> Any:
                 stop.set()
                 with lock:
                     state["finished"] = True
-                    if state["fired"]:
+                    if state["fired"] and not state["landed"]:
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(caller), None)
                 break
-            except _Abandoned:
+            except mine:
+                state["landed"] = True
                 continue
-
+            except _Abandoned as exc:  # an enclosing limit fired meanwhile: passed on below
+                enclosing = exc
+                continue
+        if enclosing is not None:
+            raise enclosing

@@ -149,6 +149,38 @@ def test_call_within_stops_a_runaway_call_and_leaves_no_stray_exception():
     time.sleep(0.05)
 
 
+def test_call_within_nests_an_inner_limit_never_reports_or_swallows_the_outer_one():
+    def spin() -> None:
+        while True:
+            pass
+
+    def inner_call() -> str:
+        try:
+            call_within(spin, (), 5.0)  # the outer limit (0.3 s) fires first, inside this call
+        except TimeLimitExceeded:
+            return "inner reported the outer limit as its own"
+        return "inner returned"
+
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded):
+        call_within(inner_call, (), 0.3)
+    assert time.monotonic() - started < 4
+    # and an inner limit that fires is the inner call's alone: the outer call goes on and returns
+    assert call_within(lambda: _inner_timeout_then(7), (), 5.0) == 7
+
+
+def _inner_timeout_then(value: int) -> int:
+    def spin() -> None:
+        while True:
+            pass
+
+    try:
+        call_within(spin, (), 0.1)
+    except TimeLimitExceeded:
+        return value
+    return -1
+
+
 def test_a_check_past_its_row_limit_is_an_error_row_and_the_run_goes_on(monkeypatch):
     def runaway(schedule, level):
         while True:

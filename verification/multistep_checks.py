@@ -133,25 +133,36 @@ def _exactness_identities(order: int, corrector: bool) -> list[tuple[str, sp.Exp
     rows = multistep.lagrange_coefficients(points)
     count = len(points)
     label = f"{order} nodes" + (" + corrector" if corrector else "")
+    # Every quantity below is a polynomial in h whose coefficients are rational functions of the ratios
+    # r_i and ρ: SymPy's field of those rational functions (and the polynomial ring over it) does the
+    # algebra exactly, each result in lowest terms, so a coefficient that is identically 0 comes out as 0
+    # (the same cancellation as sp.cancel, without building and expanding expression trees).
+    field = sp.field([*multistep.ratio_symbols(order - 1), RHO], sp.QQ)[0]
+    ring = sp.ring([H], field)[0]
+    lagrange = [[field.from_expr(entry) for entry in row] for row in rows]
+    nodes = [field.from_expr(p) for p in points]
     identities = []
     for m in range(count):
         # Σ_i w_i u_i^m with w_i = Σ_j L_ij ψ_j must be ψ_m, for ψ_j arbitrary: compare each ψ_j's coefficient.
         for j in range(count):
-            coefficient = sum(row[j] * p**m for row, p in zip(rows, points, strict=True))
-            identities.append((f"{label}: exact for tau^{m}, psi_{j} term", coefficient, 1 if j == m else 0))
+            # (the field's 0**0 raises: u^0 = 1 for every node, u_0 = 0 included)
+            coefficient = sum((row[j] * (p**m if m else field.one) for row, p in zip(lagrange, nodes, strict=True)),
+                              field.zero)
+            identities.append((f"{label}: exact for tau^{m}, psi_{j} term", coefficient.as_expr(), 1 if j == m else 0))
     # First missed monomial τ^count: the residual h^count (ψ_count(c h) − Σ_i w_i u_i^count) is O(h^{count+1}).
     # ψ_j are entire: with their Taylor polynomials (from the closed forms) the low powers of h are exact.
     c = 1 + RHO**2
-    weights = [sum(coef * multistep.psi_series(j, count + 2) for j, coef in enumerate(row)) for row in rows]
-    residual = H**count * (multistep.psi_series(count, count + 2)
-                           - sum(w * p**count for w, p in zip(weights, points, strict=True)))
-    residual = sp.expand(residual.subs(Z, c * H))
-    # Each Taylor coefficient is a rational function of the ratios and ρ: SymPy's cancel decides it.
+    psis = [ring.from_expr(multistep.psi_series(j, count + 2).subs(Z, c * H)) for j in range(count + 1)]
+    weights = [sum((psis[j] * coef for j, coef in enumerate(row)), ring.zero) for row in lagrange]
+    interpolated = sum((w * p**count for w, p in zip(weights, nodes, strict=True)), ring.zero)
+    residual = ring.from_expr(H**count) * (psis[count] - interpolated)
+    h = ring.gens[0]
     for power in range(count + 1):
         identities.append((f"{label}: residual on tau^{count} has no h^{power} term",
-                           sp.cancel(residual.coeff(H, power)), 0))
+                           residual.coeff(h**power).as_expr(), 0))
+    leading = residual.coeff(h ** (count + 1)) - field.from_expr(c * _leading_constant(points))
     identities.append((f"{label}: its h^{count + 1} term is c times the integral of the node polynomial",
-                       sp.cancel(residual.coeff(H, count + 1) - c * _leading_constant(points)), 0))
+                       leading.as_expr(), 0))
     return identities
 
 
