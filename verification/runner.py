@@ -38,6 +38,8 @@ CACHED_STATUSES = ("pass", "fail", "skip")
 """Statuses worth remembering (an error may be transient: it is always recomputed)."""
 CACHED_NOTE = " [cached]"
 """Appended to the detail of a result read from the cache."""
+FORMS_TASK = "codegen:forms:install"
+"""Timings key (``FORMS_TASK@schedule``): installing a schedule's codegen forms (selected, or loaded from the cache)."""
 
 _STATE: dict[str, Any] = {}
 """The run a worker serves (checks, schedules, level, cache), installed by :func:`_init_worker`."""
@@ -78,11 +80,23 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _run_task(check_index: int, schedule_index: int) -> tuple[CheckResult, float]:
-    """The result of one check on one schedule, and the CPU seconds it took."""
+def _needs_forms(check: Check, schedule: Schedule) -> bool:
+    """Whether the check compiles the schedule (numbers on a concrete schedule it does not skip)."""
+    return check.method != "symbolic" and check.concrete and not schedule.is_general
+
+
+def _run_task(check_index: int, schedule_index: int) -> tuple[CheckResult, float, tuple[float, float] | None]:
+    """The result of one check on one schedule, the CPU seconds it took, and (wall, CPU) seconds of installing
+    the schedule's codegen forms first when this process had not yet (shared by the schedule's checks)."""
+    forms = None
+    if schedule_index not in _FORMS_LOADED and _needs_forms(_STATE["checks"][check_index],
+                                                             _STATE["schedules"][schedule_index]):
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        _load_forms(schedule_index)
+        forms = (time.perf_counter() - started, _cpu_seconds() - cpu)
     cpu = _cpu_seconds()
     result = _check_or_cached(check_index, schedule_index)
-    return result, _cpu_seconds() - cpu
+    return result, _cpu_seconds() - cpu, forms
 
 
 def _check_or_cached(check_index: int, schedule_index: int) -> CheckResult:
@@ -103,16 +117,10 @@ def _check_or_cached(check_index: int, schedule_index: int) -> CheckResult:
             cached.detail += CACHED_NOTE
             cached.seconds = time.perf_counter() - started
             return cached
-    if _needs_numbers(check):
-        _load_forms(schedule_index)
     result = run_check(check, schedule, level)
     if key is not None and result.status in CACHED_STATUSES:
         cache.put_result(key, result.to_dict())
     return result
-
-
-def _needs_numbers(check: Check) -> bool:
-    return check.method != "symbolic"
 
 
 def _estimated_seconds(checks: Sequence[Check], schedules: Sequence[Schedule],
@@ -186,10 +194,15 @@ def run_tasks(
     emitted = 0
 
     cpu: dict[tuple[int, int], float] = {}
+    forms: dict[int, list[float]] = {}
 
-    def finish(task: tuple[int, int], outcome: tuple[CheckResult, float], done: int) -> None:
+    def finish(task: tuple[int, int], outcome: tuple[CheckResult, float, tuple[float, float] | None],
+               done: int) -> None:
         nonlocal emitted
-        results[position[task]], cpu[task] = outcome
+        results[position[task]], cpu[task], installed = outcome
+        if installed is not None:
+            spent = forms.setdefault(task[1], [0.0, 0.0])
+            spent[0], spent[1] = spent[0] + installed[0], spent[1] + installed[1]
         if on_progress is not None:
             on_progress(done, total)
         while emitted < total and results[emitted] is not None:
@@ -215,6 +228,8 @@ def run_tasks(
             result = results[position[(c, s)]]
             if result is not None and not result.detail.endswith(CACHED_NOTE):
                 timings[task_name(checks[c], schedules[s])] = [result.seconds, cpu.get((c, s), 0.0)]
+        for s, spent in forms.items():
+            timings[f"{FORMS_TASK}@{schedules[s].name}"] = spent
         cache.save_timings(timings)
     return final
 
@@ -236,13 +251,13 @@ def _worker_main(connection: Connection, state: dict[str, Any]) -> None:
         connection.send((task, outcome))
 
 
-def _failed_row(state: dict[str, Any], task: tuple[int, int], why: str) -> tuple[CheckResult, float]:
+def _failed_row(state: dict[str, Any], task: tuple[int, int], why: str) -> tuple[CheckResult, float, None]:
     check, schedule = state["checks"][task[0]], state["schedules"][task[1]]
-    return CheckResult(check.claim, schedule.name, check.method, "error", None, 0.0, why), 0.0
+    return CheckResult(check.claim, schedule.name, check.method, "error", None, 0.0, why), 0.0, None
 
 
 def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
-                  finish: Callable[[tuple[int, int], tuple[CheckResult, float], int], None]) -> None:
+                  finish: Callable[[tuple[int, int], tuple[CheckResult, float, Any], int], None]) -> None:
     # fork: workers start in milliseconds and inherit the registered checks; spawn where fork does not exist.
     # The workers are ordinary (non-daemonic) processes, so a check may fork SymPy's time-limited child.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
