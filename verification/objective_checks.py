@@ -29,7 +29,7 @@ from s2n_theory import arrays, forward, inference, objectives
 from s2n_theory.arrays import compile_expression
 from s2n_theory.forward import X0, X
 from s2n_theory.gaussian_mixture import GaussianMixture
-from s2n_theory.numeric_schedule import compile_schedule
+from s2n_theory.numeric_schedule import NumericSchedule, compile_schedule
 from s2n_theory.objectives import EPS
 from s2n_theory.quadrature import integrate
 from s2n_theory.recipes import Recipe, edm_log_snr_density
@@ -39,7 +39,7 @@ from s2n_theory.symbols import T
 from .power import power_note, scale_detectable
 from .prove import prove_identities
 from .registry import Outcome, claim_check
-from .snspace_checks import MIXTURE, reference_schedule
+from .snspace_checks import MIXTURE, reference_numeric, reference_schedule
 
 EPS_HAT = sp.Symbol("epsilon_hat", real=True)
 SIGMA_DATA = sp.Rational(7, 10)
@@ -180,15 +180,15 @@ def perturbation(lam: np.ndarray) -> np.ndarray:
     return 0.4 * np.exp(-((lam - 1.0) ** 2) / 8)
 
 
-_REFERENCES: dict[tuple, Schedule] = {}
+_REFERENCES: dict[tuple, tuple[Schedule, NumericSchedule]] = {}
 
 
 def _reference(schedule: Schedule) -> Schedule:
-    """snspace_checks' schedule with the same λ ends, built (and compiled) once per schedule."""
+    """snspace_checks' schedule with the same λ ends, built (with its plain numeric functions) once per schedule."""
     key = (schedule.name, schedule.domain, sp.srepr(schedule.log_snr))
     if key not in _REFERENCES:
-        _REFERENCES[key] = reference_schedule(schedule)
-    return _REFERENCES[key]
+        _REFERENCES[key] = (reference_schedule(schedule), reference_numeric(schedule))
+    return _REFERENCES[key][0]
 
 
 def mc_recipes(schedule: Schedule) -> list[Recipe]:
@@ -203,56 +203,13 @@ def mc_recipes(schedule: Schedule) -> list[Recipe]:
     ]
 
 
-class _LightNumeric:
-    """α, σ, λ and t(λ) of a schedule by plain lambdify and bisection, without the codegen module.
-
-    W3's second schedule (:func:`_reference`, smooth and strictly monotone in λ) is built per checked
-    schedule; compiling its exported module selects stable forms and solves λ(t) = Λ symbolically in
-    time-limited child processes (seconds of SymPy per schedule), none of which a Monte Carlo check
-    with a 1 % standard error needs.
-    """
-
-    def __init__(self, schedule: Schedule):
-        self.schedule = schedule
-        self._alpha, self._sigma, self._log_snr = (compile_expression([T], e) for e in
-                                                   (schedule.alpha, schedule.sigma, schedule.log_snr))
-
-    def _eval(self, fn, t: np.ndarray) -> np.ndarray:
-        t = np.asarray(t, dtype=np.float64)
-        return np.broadcast_to(np.asarray(fn(t), dtype=np.float64), t.shape)
-
-    def alpha(self, t: np.ndarray) -> np.ndarray:
-        return self._eval(self._alpha, t)
-
-    def sigma(self, t: np.ndarray) -> np.ndarray:
-        return self._eval(self._sigma, t)
-
-    def log_snr(self, t: np.ndarray) -> np.ndarray:
-        return self._eval(self._log_snr, t)
-
-    def t_of_log_snr(self, lam: np.ndarray) -> np.ndarray:
-        """Bisection on [t_min, t_max] (λ is decreasing): 64 halvings reach float64 resolution."""
-        lam = np.asarray(lam, dtype=np.float64)
-        lo, hi = np.full(lam.shape, self.schedule.t_min), np.full(lam.shape, self.schedule.t_max)
-        for _ in range(64):
-            mid = 0.5 * (lo + hi)
-            above = self.log_snr(mid) > lam  # λ(mid) > Λ: the root lies later
-            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        return 0.5 * (lo + hi)
-
-
-def _numeric(schedule: Schedule):
-    """The checked schedule's compiled functions; the reference schedule's light ones (:class:`_LightNumeric`)."""
-    for reference in _REFERENCES.values():
+def _numeric(schedule: Schedule) -> NumericSchedule:
+    """The checked schedule's compiled functions; a reference schedule's plain ones
+    (:func:`~.snspace_checks.reference_numeric`: no codegen form selection for a schedule used once)."""
+    for reference, numeric in _REFERENCES.values():
         if reference is schedule:
-            key = id(schedule)
-            if key not in _LIGHT:
-                _LIGHT[key] = (schedule, _LightNumeric(schedule))
-            return _LIGHT[key][1]
+            return numeric
     return compile_schedule(schedule, "numpy")
-
-
-_LIGHT: dict[int, tuple[Schedule, _LightNumeric]] = {}
 
 
 def _log_snr_range(schedule: Schedule) -> tuple[float, float]:
