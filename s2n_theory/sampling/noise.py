@@ -62,15 +62,20 @@ def _splitmix64_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def _uniform_pair_cpu(key: int, sample_ids: torch.Tensor, numel: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two uniforms of :meth:`NoiseSource.normal` for CPU sample ids, computed in numpy (the same bits)."""
-    ids = sample_ids.to(torch.int64).numpy().astype(np.uint64)
-    counter = _splitmix64_numpy(np.uint64(key) + ids)[:, None] + np.uint64(2) * np.arange(numel, dtype=np.uint64)
+def _uniform_pair_cpu(keys: np.ndarray, ids: np.ndarray, numel: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two uniforms of :meth:`NoiseSource.normal` for every step key × CPU sample id, computed in numpy
+    (the same bits): float64 tensors of shape (len(keys), len(ids), numel)."""
+    counter = (_splitmix64_numpy(keys[:, None] + ids[None, :])[:, :, None]
+               + np.uint64(2) * np.arange(numel, dtype=np.uint64))
     pair = []
     for offset in (0, 1):
         bits = (_splitmix64_numpy(counter + np.uint64(offset)) >> np.uint64(11)) & np.uint64(_MASK53)
         pair.append((torch.from_numpy(bits.astype(np.float64)) + 0.5) * 2.0**-53)
     return pair[0], pair[1]
+
+
+def _box_muller(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
 
 
 class NoiseSource:
@@ -99,14 +104,14 @@ class NoiseSource:
             sample_ids = torch.arange(batch, device=device, dtype=torch.int64)
         key = self._key(step, stream)
         if sample_ids.device.type == "cpu":
-            u1, u2 = _uniform_pair_cpu(key, sample_ids, numel)
+            ids = sample_ids.to(torch.int64).numpy().astype(np.uint64)
+            u1, u2 = (u[0] for u in _uniform_pair_cpu(np.array([key], dtype=np.uint64), ids, numel))
         else:
             element = torch.arange(numel, device=sample_ids.device, dtype=torch.int64)
             key_tensor = torch.tensor(_as_int64(key), device=sample_ids.device)
             counter = _splitmix64(key_tensor + sample_ids.to(torch.int64)[:, None]) + 2 * element[None, :]
             u1, u2 = _uniform(counter), _uniform(counter + 1)
-        normal = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
-        return normal.reshape(batch_shape).to(dtype)
+        return _box_muller(u1, u2).reshape(batch_shape).to(dtype)
 
     def _key(self, step: int, stream: int) -> int:
         return _splitmix64_int((_splitmix64_int((self.seed * 1_000_003 + stream) & _MASK64) + step) & _MASK64)
@@ -123,14 +128,7 @@ class NoiseSource:
         batch, *event = batch_shape
         numel = math.prod(event) if event else 1
         keys = np.array([self._key(k, stream) for k in steps], dtype=np.uint64)
-        ids = np.arange(batch, dtype=np.uint64)
-        counter = (_splitmix64_numpy(keys[:, None] + ids[None, :])[:, :, None]
-                   + np.uint64(2) * np.arange(numel, dtype=np.uint64))
-        pair = []
-        for offset in (0, 1):
-            bits = (_splitmix64_numpy(counter + np.uint64(offset)) >> np.uint64(11)) & np.uint64(_MASK53)
-            pair.append((torch.from_numpy(bits.astype(np.float64)) + 0.5) * 2.0**-53)
-        normal = torch.sqrt(-2.0 * torch.log(pair[0])) * torch.cos(2.0 * math.pi * pair[1])
+        normal = _box_muller(*_uniform_pair_cpu(keys, np.arange(batch, dtype=np.uint64), numel))
         return normal.reshape(len(steps), *batch_shape).to(dtype)
 
 
