@@ -19,7 +19,8 @@ def test_cpu_uniforms_equal_the_torch_int64_path_bit_for_bit():
     for seed, step, stream in ((0, 0, 0), (5, 7, 1), (2**40 + 3, 123, 2), (-9, 1, 0)):
         key = noise._splitmix64_int(
             (noise._splitmix64_int((seed * 1_000_003 + stream) & noise._MASK64) + step) & noise._MASK64)
-        got = [u[0] for u in noise._uniform_pair_cpu(np.array([key], dtype=np.uint64), np.arange(37, dtype=np.uint64), 5)]
+        keys, ids = np.array([key], dtype=np.uint64), np.arange(37, dtype=np.uint64)
+        got = [u[0] for u in noise._uniform_pair_cpu(keys, ids, 5)]
         want = _torch_path(seed, step, stream, 37, 5)
         assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
 
