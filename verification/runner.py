@@ -149,8 +149,7 @@ class _Dispatcher:
         self.pending: dict[int, list[tuple[int, int]]] = {}
         for task in sorted(estimates, key=lambda t: (-estimates[t], t)):
             self.pending.setdefault(task[1], []).append(task)
-        self.started: set[int] = set()
-        self.homes: dict[int, set[int]] = {}
+        self.homes: dict[int, set[int]] = {}  # worker -> schedules it has run tasks of
 
     def remaining(self, schedule: int) -> float:
         return sum(self.estimates[t] for t in self.pending.get(schedule, []))
@@ -160,9 +159,9 @@ class _Dispatcher:
         if not left:
             return None
         home = [s for s in left if s in self.homes.get(worker, set())]
-        fresh = [s for s in left if s not in self.started]
+        started = set().union(*self.homes.values())
+        fresh = [s for s in left if s not in started]
         schedule = max(home or fresh or left, key=lambda s: (self.remaining(s), -s))
-        self.started.add(schedule)
         self.homes.setdefault(worker, set()).add(schedule)
         return self.pending[schedule].pop(0)
 
