@@ -353,18 +353,6 @@ class _BasisNoise(NoiseSource):
         return out
 
 
-def _gaussian_denoiser(schedule: Schedule, mean: float, var: float):
-    """The exact x̂₀ for 1-D data N(mean, var), written out: E[x₀ | x_t] = (α var x + σ² mean)/(α² var + σ²)
-    (a few tensor operations per call, where the general mixture oracle costs several times more)."""
-    num = compile_schedule(schedule, "torch")
-
-    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        alpha, sigma2 = num.alpha(t)[:, None], num.sigma(t)[:, None] ** 2
-        return (alpha * var * x + sigma2 * mean) / (alpha**2 * var + sigma2)
-
-    return denoise
-
-
 def scheme_moments(schedule: Schedule, name: str, rho: float, n: int, mean: float = 0.7,
                    var: float = 0.05) -> tuple[float, float, float, float]:
     """(mean, variance) of solver ``name``'s output at t_min and of the true p_{t_min}, for Gaussian data N(mean, var).
@@ -380,7 +368,8 @@ def scheme_moments(schedule: Schedule, name: str, rho: float, n: int, mean: floa
     var_hi = float(num.alpha(t_hi)) ** 2 * var + float(num.sigma(t_hi)) ** 2
     x = torch.full((n + 2, 1), mean_hi, dtype=torch.float64)
     x[1, 0] += 1.0
-    out = sample(_gaussian_denoiser(schedule, mean, var), x, schedule, grid, method=name, rho=rho,
+    gaussian = GaussianMixture([1.0], [[mean]], [[var]])
+    out = sample(_oracle(gaussian, schedule), x, schedule, grid, method=name, rho=rho,
                  generator=_BasisNoise(), denoise_final=False).samples[:, 0]
     gain, responses = out[1] - out[0], out[2:] - out[0]
     want_mean = float(num.alpha(t_lo)) * mean
