@@ -7,9 +7,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sympy as sp
 
-from s2n_theory import forward
+from s2n_theory import codegen, forward
+from s2n_theory.codegen import python_source, selection
+from s2n_theory.numeric_schedule import schedule_functions
+from s2n_theory.symbols import T
 from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.time_limit import TimeLimitExceeded, call_within, latest_within
 from s2n_theory.verification import registry, runner, suite
@@ -63,6 +68,24 @@ def test_second_run_reads_symbolic_results_and_reruns_numbers(tmp_path):
     assert [(r.claim, r.method, r.status, r.residual) for r in second] == \
         [(r.claim, r.method, r.status, r.residual) for r in first]
     assert list((tmp_path / "forms").glob("*.pickle")), "the form selection of vdm is stored"
+
+
+def test_stored_forms_carry_the_module_text_so_a_later_process_prints_nothing(tmp_path, monkeypatch):
+    schedule = get_schedule("vp-cosine")
+    Cache(tmp_path).save_forms(schedule_functions(schedule))
+    # A later process: nothing selected or printed in memory yet, printing refused.
+    monkeypatch.setattr(selection, "_FORMS_CACHE", {})
+    monkeypatch.setattr(codegen, "python_source", lambda *a: pytest.fail("the stored module text was not used"))
+    functions = schedule_functions(schedule)
+    assert Cache(tmp_path).load_forms(functions)
+    module = codegen.python_module(functions, "numpy")
+    t = np.linspace(schedule.t_min, schedule.t_max, 7)
+    expected = sp.lambdify(T, schedule.alpha, "numpy")(t)  # the schedule's own α, not the generated code's
+    np.testing.assert_allclose(module.alpha(t), expected, rtol=1e-12)
+    monkeypatch.undo()
+    # The stored text is what printing the same forms gives.
+    stored = selection.export_forms(functions)
+    assert stored.sources[("vp-cosine", "torch")] == python_source(stored, "torch")
 
 
 def test_cache_key_separates_schedules_levels_and_checks(tmp_path):

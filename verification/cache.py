@@ -6,8 +6,8 @@ What is cached, and why it is safe:
   when SymPy ran out of time), keyed by the check, the level, the schedule's name and
   expressions (α, σ, λ, domain) and the *code fingerprint*;
 * the codegen form selection of each concrete schedule (the 50-digit measurement that
-  picks the stable forms, 0.3–6 s per schedule), keyed by every expression of the record
-  and the code fingerprint.
+  picks the stable forms, 0.3–6 s per schedule) with the text of its numpy and torch modules,
+  keyed by every expression of the record and the code fingerprint.
 
 The code fingerprint is a hash of the package version, the versions of SymPy, mpmath, NumPy,
 SciPy and torch, and the source of every module of ``s2n_theory`` and of the verification
@@ -39,6 +39,7 @@ from typing import Any
 import sympy as sp
 
 import s2n_theory
+from s2n_theory import codegen
 from s2n_theory.codegen import selection
 from s2n_theory.codegen.functions import ScheduleFunctions
 from s2n_theory.schedule import Schedule
@@ -47,6 +48,9 @@ from s2n_theory.time_limit import loads_verbatim
 PACKAGE_ROOTS = (Path(s2n_theory.__file__).resolve().parent, Path(__file__).resolve().parent)
 """The source folders whose every ``.py`` file enters the code fingerprint."""
 
+
+MODULE_BACKENDS = ("numpy", "torch")
+"""The backends whose generated module text is stored with a schedule's forms (those the checks compile)."""
 
 DEPENDENCIES = ("sympy", "mpmath", "numpy", "scipy", "torch")
 
@@ -141,7 +145,9 @@ class Cache:
         return True
 
     def save_forms(self, functions: ScheduleFunctions) -> None:
-        """Select (or reuse) the forms of ``functions`` and store them."""
+        """Select (or reuse) the forms of ``functions`` and store them, with the module text the checks load."""
+        for backend in MODULE_BACKENDS:
+            codegen.module_source(functions, backend)
         _write_atomic(self._forms_path(functions), pickle.dumps(selection.export_forms(functions)))
 
     # -- housekeeping --------------------------------------------------------------------------------------------

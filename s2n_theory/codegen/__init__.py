@@ -77,9 +77,17 @@ def python_module(schedule: ScheduleFunctions, backend: str) -> types.ModuleType
     """
     per = _MODULE_CACHE.setdefault(schedule, {})
     if backend not in per:
-        source = python_source(export_forms(schedule), backend)
-        per[backend] = load_python_module(source, backend, schedule.name)
+        per[backend] = load_python_module(module_source(schedule, backend), backend, schedule.name)
     return per[backend]
+
+
+def module_source(schedule: ScheduleFunctions, backend: str) -> str:
+    """The text of :func:`python_module`'s module, printed once per selected forms and backend."""
+    forms = export_forms(schedule)
+    key = (forms.name, backend)
+    if key not in forms.sources:
+        forms.sources[key] = python_source(forms, backend)
+    return forms.sources[key]
 
 
 def export(schedule: ScheduleFunctions, backend: str, *, prefix: str = "s2n",
@@ -136,6 +144,7 @@ __all__ = [
     "latex_source",
     "load_python_module",
     "log_cos_complement",
+    "module_source",
     "probe_pairs",
     "probe_times",
     "python_module",
