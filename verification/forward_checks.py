@@ -85,7 +85,7 @@ def check_f3(schedule: Schedule, level: str) -> Outcome:
     ], schedule, {u: (schedule.t_min, schedule.t_max)}, level)
 
 
-F3_PAIRS = {"quick": 16, "full": 16}
+F3_PAIRS = {"quick": 16, "full": 8}
 """(s, t) pairs of the numeric F3 check: at the quick level all in one vectorised float64 Gauss–Legendre
 quadrature (with its error estimate), at the full level each by 30-digit mpmath quadrature."""
 

@@ -356,5 +356,5 @@ def check_w3_montecarlo(schedule: Schedule, level: str) -> Outcome:
     return w3_montecarlo(schedule, W3_SIZES[level])
 
 
-W3_SIZES = {"quick": 40_000, "full": 400_000}
+W3_SIZES = {"quick": 40_000, "full": 100_000}
 """Samples of W3's Monte Carlo check (the power stated at quick: losses scaled by ≈ 6 %)."""
