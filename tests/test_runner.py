@@ -14,8 +14,8 @@ import sympy as sp
 from s2n_theory import codegen, forward
 from s2n_theory.codegen import python_source, selection
 from s2n_theory.numeric_schedule import schedule_functions
-from s2n_theory.symbols import T
 from s2n_theory.schedule_spec import get_schedule
+from s2n_theory.symbols import T
 from s2n_theory.time_limit import TimeLimitExceeded, call_within, latest_within
 from s2n_theory.verification import registry, runner, suite
 from s2n_theory.verification.cache import Cache, schedule_fingerprint

@@ -116,8 +116,9 @@ class Cache:
         code_fingerprint()  # now, while the loaded code is the code on disk; workers inherit it
 
     # -- check results -------------------------------------------------------------------------------------------
-    def result_key(self, check_key: str, schedule: Schedule, level: str) -> str:
-        return _hash("result", check_key, level, schedule_fingerprint(schedule))
+    def result_key(self, check_key: str, schedule: Schedule, level: str, fingerprint: str | None = None) -> str:
+        """The entry of one check's result; ``fingerprint``: the schedule's :func:`schedule_fingerprint`, if known."""
+        return _hash("result", check_key, level, fingerprint or schedule_fingerprint(schedule))
 
     def get_result(self, key: str) -> dict[str, Any] | None:
         path = self.root / "results" / f"{key}.json"

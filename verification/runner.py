@@ -29,7 +29,7 @@ import torch
 from s2n_theory.numeric_schedule import schedule_functions
 from s2n_theory.schedule import Schedule
 
-from .cache import Cache
+from .cache import Cache, schedule_fingerprint
 from .registry import Check, CheckResult, run_check
 
 CACHED_METHODS = ("symbolic",)
@@ -99,27 +99,35 @@ def _run_task(check_index: int, schedule_index: int) -> tuple[CheckResult, float
     return result, _cpu_seconds() - cpu, forms
 
 
+def _cached_result(cache: Cache, check: Check, schedule: Schedule, level: str,
+                   fingerprint: str | None = None) -> CheckResult | None:
+    """The stored result of a cached check (marked as such), or None when it must be computed."""
+    if check.method not in CACHED_METHODS:
+        return None
+    started = time.perf_counter()
+    stored = cache.get_result(cache.result_key(check.key, schedule, level, fingerprint))
+    try:
+        cached = CheckResult(**stored) if stored is not None else None
+    except TypeError:  # an entry of another shape (cannot happen with the same code): recompute
+        return None
+    if cached is not None:
+        cached.detail += CACHED_NOTE
+        cached.seconds = time.perf_counter() - started
+    return cached
+
+
 def _check_or_cached(check_index: int, schedule_index: int) -> CheckResult:
     check: Check = _STATE["checks"][check_index]
     schedule: Schedule = _STATE["schedules"][schedule_index]
     level: str = _STATE["level"]
     cache: Cache | None = _STATE["cache"]
-    started = time.perf_counter()
-    key = None
-    if cache is not None and check.method in CACHED_METHODS:
-        key = cache.result_key(check.key, schedule, level)
-        stored = cache.get_result(key)
-        try:
-            cached = CheckResult(**stored) if stored is not None else None
-        except TypeError:  # an entry of another shape (cannot happen with the same code): recompute
-            cached = None
+    if cache is not None:
+        cached = _cached_result(cache, check, schedule, level)
         if cached is not None:
-            cached.detail += CACHED_NOTE
-            cached.seconds = time.perf_counter() - started
             return cached
     result = run_check(check, schedule, level)
-    if key is not None and result.status in CACHED_STATUSES:
-        cache.put_result(key, result.to_dict())
+    if cache is not None and check.method in CACHED_METHODS and result.status in CACHED_STATUSES:
+        cache.put_result(cache.result_key(check.key, schedule, level), result.to_dict())
     return result
 
 
@@ -210,17 +218,32 @@ def run_tasks(
             emitted += 1
 
     timings = cache.timings() if cache is not None else {}
-    if jobs <= 1 or total <= 1:
+    to_run = order
+    if cache is not None:
+        # Stored results are served here, in order, before any worker starts: a worker's time goes to computing.
+        fingerprints = [schedule_fingerprint(schedule) for schedule in schedules]
+        to_run, served = [], 0
+        for task in order:
+            cached = _cached_result(cache, checks[task[0]], schedules[task[1]], level, fingerprints[task[1]])
+            if cached is None:
+                to_run.append(task)
+            else:
+                served += 1
+                finish(task, (cached, 0.0, None), served)
+    done_before = total - len(to_run)
+    if jobs <= 1 or len(to_run) <= 1:
         saved = dict(_STATE)
         _init_worker(state)
         try:
-            for done, task in enumerate(order, start=1):
+            for done, task in enumerate(to_run, start=done_before + 1):
                 finish(task, _run_task(*task), done)
         finally:
             _STATE.clear()
             _STATE.update(saved)
-    else:
-        _run_parallel(state, _Dispatcher(_estimated_seconds(checks, schedules, timings)), min(jobs, total), finish)
+    elif to_run:
+        estimates = _estimated_seconds(checks, schedules, timings)
+        _run_parallel(state, _Dispatcher({task: estimates[task] for task in to_run}), min(jobs, len(to_run)),
+                      finish, done_before)
     final = [r for r in results if r is not None]
     if cache is not None:
         for c, s in order:
@@ -256,14 +279,14 @@ def _failed_row(state: dict[str, Any], task: tuple[int, int], why: str) -> tuple
 
 
 def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
-                  finish: Callable[[tuple[int, int], tuple[CheckResult, float, Any], int], None]) -> None:
+                  finish: Callable[[tuple[int, int], tuple[CheckResult, float, Any], int], None],
+                  done: int = 0) -> None:
     # fork: workers start in milliseconds and inherit the registered checks; spawn where fork does not exist.
     # The workers are ordinary (non-daemonic) processes, so a check may fork SymPy's time-limited child.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     workers: dict[int, tuple[Any, Connection]] = {}
     running: dict[int, tuple[int, int]] = {}
-    done = 0
 
     def start(worker: int) -> None:
         parent_end, child_end = context.Pipe()
