@@ -46,6 +46,18 @@ def cpu_by_family(cache_dir: Path) -> dict[str, tuple[int, float, float]]:
     return {k: (int(v[0]), v[1], v[2]) for k, v in totals.items()}
 
 
+def computed_rows_by_family(json_path: Path) -> dict[str, tuple[int, float]]:
+    """(rows, summed row seconds) per ``claim method`` of the rows a run computed (not read from the cache)."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for row in json.loads(json_path.read_text())["results"]:
+        if row["detail"].endswith(" [cached]"):
+            continue
+        entry = totals[f"{row['claim']} {row['method']}"]
+        entry[0] += 1
+        entry[1] += row["seconds"]
+    return {k: (int(v[0]), v[1]) for k, v in totals.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--level", default="quick")
@@ -69,6 +81,14 @@ def main() -> None:
                 print("|---|---:|---:|---:|")
                 for name, (count, wall_sum, cpu_sum) in sorted(families.items(), key=lambda kv: -kv[1][2]):
                     print(f"| {name} | {count} | {wall_sum:.1f} | {cpu_sum:.1f} |")
+            else:
+                rows = computed_rows_by_family(Path(folder) / f"{label}.json")
+                print(f"Rows this run computed (the others came from the cache): {sum(v[0] for v in rows.values())}, "
+                      f"{sum(v[1] for v in rows.values()):.1f} s of row time; the costliest:")
+                print("| claim method | rows | row s (sum) |")
+                print("|---|---:|---:|")
+                for name, (count, seconds) in sorted(rows.items(), key=lambda kv: -kv[1][1])[:12]:
+                    print(f"| {name} | {count} | {seconds:.1f} |")
 
 
 if __name__ == "__main__":
