@@ -39,8 +39,16 @@ from s2n_theory.sampling.solvers import SOLVERS, Multistep
 from s2n_theory.schedule import Schedule
 from s2n_theory.symbols import S, T
 
-from .montecarlo_checks import (ODE_REFERENCE, ORDER_TOLERANCE, REFERENCE_SOLVER, fitted_order, mixture_2d, ode_grid,
-                                ode_reference)
+from .montecarlo_checks import (
+    ODE_REFERENCE,
+    ORDER_TOLERANCE,
+    REFERENCE_SOLVER,
+    fitted_order,
+    grid_oracle,
+    mixture_2d,
+    ode_grid,
+    ode_reference,
+)
 from .prove import prove_identities
 from .registry import Outcome, claim_check
 
@@ -372,7 +380,7 @@ def scheme_moments(schedule: Schedule, name: str, rho: float, n: int, mean: floa
     x = torch.full((n + 2, 1), mean_hi, dtype=torch.float64)
     x[1, 0] += 1.0
     gaussian = GaussianMixture([1.0], [[mean]], [[var]])
-    out = sample(_oracle(gaussian, schedule), x, schedule, grid, method=name, rho=rho,
+    out = sample(grid_oracle(gaussian, schedule, grid), x, schedule, grid, method=name, rho=rho,
                  generator=_BasisNoise(), denoise_final=False).samples[:, 0]
     gain, responses = out[1] - out[0], out[2:] - out[0]
     want_mean = float(num.alpha(t_lo)) * mean
@@ -404,13 +412,13 @@ def check_m4_multistep(schedule: Schedule, level: str) -> Outcome:
         solver = SOLVERS[name]
         found[f"local {name}"] = fitted_order(counts, local_errors(schedule, name, counts)) - 1.0
         expected[f"local {name}"] = _local_order(solver) - 1.0  # error per step h^{p+1}: report p
-    denoiser = _oracle(mixture_2d(), schedule)
     # The ODE reference is the one check_m4_orders fits the one-step solvers against (one solve per process).
     start, reference = ode_reference(schedule, level)
     which = _LEVEL[level]
 
     def solve(name: str, n: int) -> torch.Tensor:
-        return sample(denoiser, start.clone(), schedule, ode_grid(schedule, n), method=name,
+        grid = ode_grid(schedule, n)
+        return sample(grid_oracle(mixture_2d(), schedule, grid), start.clone(), schedule, grid, method=name,
                       denoise_final=False).samples
 
     used = {}
