@@ -274,11 +274,11 @@ def exact_denoiser_mse(mixture: Any, schedule: Any, *, rtol: float = 1e-12) -> C
         norm, rate, gain = weights / np.sqrt(2 * np.pi * var), -0.5 / var, a * variances / var
 
         def integrand(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            # against x[..., None]: (rows, nodes, K)
-            offset = x[..., None] - a[rows][:, :, None] * means
-            density = norm[rows][:, None, :] * np.exp(offset**2 * rate[rows][:, None, :])
-            p = density.sum(axis=-1)
-            weighted_mean = (density * (means + gain[rows][:, None, :] * offset)).sum(axis=-1)  # p x̂₀
+            # Components first, (K, rows, nodes): the sums over K add K contiguous arrays.
+            offset = x[None] - (means[:, None] * a[rows][:, 0])[:, :, None]
+            density = norm[rows].T[:, :, None] * np.exp(offset**2 * rate[rows].T[:, :, None])
+            p = density.sum(axis=0)
+            weighted_mean = (density * (means[:, None, None] + gain[rows].T[:, :, None] * offset)).sum(axis=0)  # p x̂₀
             # Far in the tails every component underflows: p = p x̂₀ = 0 there, and so is p x̂₀².
             safe = np.where(p > 0, p, 1.0)
             return np.stack([np.where(p > 0, weighted_mean**2 / safe, 0.0), p])
