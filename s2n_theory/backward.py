@@ -168,6 +168,13 @@ def numeric_form(expr: sp.Expr) -> sp.Expr:
     return optimize(expr, [expm1_opt])
 
 
+@functools.lru_cache(maxsize=32)
+def _numeric_forms(exprs: tuple[sp.Expr, ...]) -> tuple[sp.Expr, ...]:
+    """:func:`numeric_form` of each derived coefficient, shared by the backends: keyed by the derived expressions
+    themselves, so a replaced derivation (the injected-error tests) is never served a stale form."""
+    return tuple(numeric_form(e) for e in exprs)
+
+
 @functools.cache
 def numeric_coefficients(kind: str, backend: str) -> tuple[tuple[sp.Symbol, ...], Callable[..., list[Any]]]:
     """The coefficients of step ``kind`` (see :data:`STEP_KINDS`) compiled for ``backend``: the inputs they
@@ -176,7 +183,7 @@ def numeric_coefficients(kind: str, backend: str) -> tuple[tuple[sp.Symbol, ...]
     One compilation per kind and backend serves every schedule. Call ``numeric_coefficients.cache_clear()``
     after replacing a derivation.
     """
-    exprs = [numeric_form(e) for e in STEP_KINDS[kind]()]
+    exprs = _numeric_forms(tuple(sp.sympify(e) for e in STEP_KINDS[kind]()))
     used = set().union(*(e.free_symbols for e in exprs))
     inputs = tuple(v for v in INPUTS if v in used)
     compiled = [compile_expression(inputs, e, backend) for e in exprs]

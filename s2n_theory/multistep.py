@@ -97,7 +97,13 @@ def psi_series(j: int, terms: int = SERIES_TERMS) -> sp.Expr:
     expansion of the closed form (SymPy's takes seconds at 40 terms). The B5 check compares the
     first terms with SymPy's series of :func:`psi`.
     """
-    return sum(sp.Integer(-1) ** m * sp.factorial(j) / sp.factorial(j + m + 1) * Z ** (m + 1) for m in range(terms))
+    return sum(c * Z ** (m + 1) for m, c in enumerate(psi_series_coefficients(j, terms)))
+
+
+@functools.lru_cache(maxsize=16)
+def psi_series_coefficients(j: int, terms: int = SERIES_TERMS) -> tuple[sp.Rational, ...]:
+    """The exact coefficients (−1)^m j!/(j + m + 1)! of z^{m+1}, m = 0 … terms − 1, in :func:`psi_series`."""
+    return tuple(sp.Integer(-1) ** m * sp.factorial(j) / sp.factorial(j + m + 1) for m in range(terms))
 
 
 def nodes(order: int, ratios: Sequence[sp.Expr] | None = None, corrector: bool = False) -> list[sp.Expr]:
@@ -143,7 +149,8 @@ def _psi_numeric(j: int) -> tuple[Callable, Callable]:
     em1 = sp.Symbol("em1")
     closed = sp.expand(closed.subs(sp.exp(-Z), 1 + em1))
     closed_fn = sp.lambdify([Z, em1], closed, modules="numpy")
-    series_coeffs = [float(psi_series(j).coeff(Z, m)) for m in range(SERIES_TERMS + 1)]
+    # Read off the exact rationals (the polynomial's .coeff per power took ~0.2 s per j); z⁰ has none.
+    series_coeffs = [0.0, *(float(c) for c in psi_series_coefficients(j))]
 
     def series_fn(z: np.ndarray) -> np.ndarray:  # Horner, highest power first
         out = np.zeros_like(z)
@@ -167,13 +174,40 @@ def psi_values(j: int, z: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=32)
-def _lagrange_numeric(order: int, corrector: bool) -> Callable:
-    """Numpy function (r_1, …) → array L[i][j] for ``order`` past nodes (+ the corrector node)."""
-    ratios = ratio_symbols(max(order - 1, 0))
-    table = lagrange_coefficients(nodes(order, ratios, corrector))
-    fn = sp.lambdify(list(ratios), table, modules="numpy")
-    return fn
+def lagrange_table(points: np.ndarray) -> np.ndarray:
+    """Numeric :func:`lagrange_coefficients` for many node sets at once: ``points`` (steps, n) → L (steps, n, n),
+    L[:, i, j] the coefficient of u^j in ℓ_i(u) = Π_{m≠i} (u − u_m)/(u_i − u_m).
+
+    The numerator is expanded by multiplying in one linear factor at a time (its coefficients are
+    elementary symmetric functions of the other nodes, no linear solve), then divided by the
+    denominator: float64 throughout, vectorised over the steps. It replaces compiling the SymPy table
+    (factored per entry: seconds per process for 4–5 nodes); tests/test_multistep.py compares the two.
+    """
+    u = np.asarray(points, dtype=np.float64)
+    steps, n = u.shape
+    table = np.empty((steps, n, n))
+    for i in range(n):
+        poly = np.zeros((steps, n))
+        poly[:, 0] = 1.0
+        denominator = np.ones(steps)
+        degree = 0
+        for m in range(n):
+            if m == i:
+                continue
+            # poly ← poly · (u − u_m): shift up one power, subtract u_m times the old coefficients.
+            poly[:, 1:degree + 2] = poly[:, 0:degree + 1] - u[:, m, None] * poly[:, 1:degree + 2]
+            poly[:, 0] *= -u[:, m]
+            degree += 1
+            denominator *= u[:, i] - u[:, m]
+        table[:, i, :] = poly / denominator[:, None]
+    return table
+
+
+def node_points(order: int, ratios: np.ndarray, corrector: bool = False) -> np.ndarray:
+    """Numeric :func:`nodes` for many steps: ``ratios`` (steps, ≥ order − 1) → u (steps, nodes)."""
+    ratios = np.asarray(ratios, dtype=np.float64)
+    past = np.concatenate([np.zeros((len(ratios), 1)), -np.cumsum(ratios[:, :order - 1], axis=1)], axis=1)
+    return np.concatenate([np.ones((len(ratios), 1)), past], axis=1) if corrector else past
 
 
 def node_weights(order: int, z: np.ndarray, ratios: np.ndarray, corrector: bool = False,
@@ -185,11 +219,7 @@ def node_weights(order: int, z: np.ndarray, ratios: np.ndarray, corrector: bool 
     z = np.atleast_1d(np.asarray(z, dtype=np.float64))
     n_nodes = order + (1 if corrector else 0)
     ratios = np.asarray(ratios, dtype=np.float64).reshape(len(z), -1)
-    entries = _lagrange_numeric(order, corrector)(*(ratios[:, i] for i in range(order - 1)))
-    table = np.empty((len(z), n_nodes, n_nodes))
-    for i in range(n_nodes):
-        for j in range(n_nodes):
-            table[:, i, j] = entries[i][j]  # constants broadcast over the steps
+    table = lagrange_table(node_points(order, ratios, corrector))
     if midpoint:
         return psi_values(0, z)[:, None] * (table @ (0.5 ** np.arange(n_nodes)))
     psis = np.stack([psi_values(j, z) for j in range(n_nodes)], axis=1)

@@ -14,7 +14,8 @@ exact step B3 (S2), and the diffusion loss as an integral in t or in λ (S3).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,30 @@ def sn_clock_schedule(log_snr_min: float, log_snr_max: float) -> Schedule:
                                    name="sn-clock")
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_template(args: tuple[sp.Symbol, ...], template: sp.Expr, constants: int) -> Callable[..., Any]:
+    return compile_expression([*args, *_constant_symbols(constants)], template)
+
+
+def _constant_symbols(count: int) -> list[sp.Symbol]:
+    return [sp.Symbol(f"float_constant_{i}", real=True) for i in range(count)]
+
+
+def _compile_floats_as_arguments(args: Sequence[sp.Symbol], expr: sp.Expr) -> Callable[..., Any]:
+    """:func:`compile_expression` of ``expr`` with its Float constants passed as arguments.
+
+    The reference schedules of S2 and S3 differ between schedules only in such constants (their λ ends):
+    one compilation (lambdify and common subexpressions, ~20 ms per expression) then serves every schedule
+    of a process with the same expression structure; another structure is simply compiled once more.
+    """
+    expr = sp.sympify(expr)
+    floats = list(dict.fromkeys(a for a in sp.preorder_traversal(expr) if isinstance(a, sp.Float)))
+    template = expr.xreplace(dict(zip(floats, _constant_symbols(len(floats)), strict=True)))
+    compiled = _compiled_template(tuple(args), template, len(floats))
+    values = [float(f) for f in floats]
+    return lambda *inputs: compiled(*inputs, *values)
+
+
 def closed_form_numeric(schedule: Schedule, inverse_log_snr: sp.Expr) -> NumericSchedule:
     """Numeric callables (numpy, float64) of ``schedule`` by plain compilation of its expressions, with the
     inverse t(λ) given in closed form (an expression in :data:`LAMBDA`).
@@ -108,17 +133,17 @@ def closed_form_numeric(schedule: Schedule, inverse_log_snr: sp.Expr) -> Numeric
     (a wrong closed form raises ValueError).
     """
     alpha_ts, sigma2_ts = forward.transition(schedule)
-    one = {name: compile_expression([T], expr) for name, expr in (
+    one = {name: _compile_floats_as_arguments([T], expr) for name, expr in (
         ("alpha", schedule.alpha), ("sigma", schedule.sigma), ("log_snr", schedule.log_snr), ("snr", schedule.snr),
         ("f", forward.drift(schedule)), ("g2", forward.diffusion_squared(schedule)),
         ("dlog_snr", schedule.dlog_snr))}
-    inverse = compile_expression([LAMBDA], inverse_log_snr)
+    inverse = _compile_floats_as_arguments([LAMBDA], inverse_log_snr)
     probe = np.linspace(schedule.t_min, schedule.t_max, 33)
     if not np.allclose(inverse(one["log_snr"](probe)), probe, rtol=1e-12, atol=1e-12 * schedule.t_max):
         raise ValueError(f"{inverse_log_snr} is not the inverse of lambda(t) = {schedule.log_snr}")
     return NumericSchedule(schedule=schedule, backend="numpy", t_of_log_snr=inverse, inverse_closed_form=inverse,
-                           alpha_ts=compile_expression([T, S], alpha_ts),
-                           sigma2_ts=compile_expression([T, S], sigma2_ts), **one)
+                           alpha_ts=_compile_floats_as_arguments([T, S], alpha_ts),
+                           sigma2_ts=_compile_floats_as_arguments([T, S], sigma2_ts), **one)
 
 
 def sn_clock_numeric(log_snr_min: float, log_snr_max: float) -> NumericSchedule:
@@ -245,13 +270,15 @@ def exact_denoiser_mse(mixture: Any, schedule: Any, *, rtol: float = 1e-12) -> C
         a, s = num.alpha(t)[:, None], num.sigma(t)[:, None]
         var = a**2 * variances + s**2  # (times, K)
         edges = mixture_edges(a * means, np.sqrt(var))
+        # Per (time, component) once, not per node: the normal's factor, its exponent's scale, the posterior gain.
+        norm, rate, gain = weights / np.sqrt(2 * np.pi * var), -0.5 / var, a * variances / var
 
         def integrand(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            ar, vr = a[rows][:, :, None], var[rows][:, None, :]  # against x[..., None]: (rows, nodes, K)
-            offset = x[..., None] - ar * means
-            density = weights * np.exp(-offset**2 / (2 * vr)) / np.sqrt(2 * np.pi * vr)
-            p = density.sum(axis=-1)
-            weighted_mean = (density * (means + ar * variances * offset / vr)).sum(axis=-1)  # p x̂₀
+            # Components first, (K, rows, nodes): the sums over K add K contiguous arrays.
+            offset = x[None] - (means[:, None] * a[rows][:, 0])[:, :, None]
+            density = norm[rows].T[:, :, None] * np.exp(offset**2 * rate[rows].T[:, :, None])
+            p = density.sum(axis=0)
+            weighted_mean = (density * (means[:, None, None] + gain[rows].T[:, :, None] * offset)).sum(axis=0)  # p x̂₀
             # Far in the tails every component underflows: p = p x̂₀ = 0 there, and so is p x̂₀².
             safe = np.where(p > 0, p, 1.0)
             return np.stack([np.where(p > 0, weighted_mean**2 / safe, 0.0), p])

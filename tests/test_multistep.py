@@ -40,6 +40,29 @@ def test_psi_values_match_quadrature_from_tiny_to_large_z(j):
     np.testing.assert_allclose(got, want, rtol=4e-16 * 8, atol=0)
 
 
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("corrector", [False, True])
+def test_numeric_lagrange_table_equals_the_sympy_table(order, corrector):
+    # Exact rational ratios: SymPy's table is then exact, the numeric one must agree to round-off.
+    rng = np.random.default_rng(order + 10 * corrector)
+    ratios = [sp.Rational(int(v), 64) for v in rng.integers(8, 400, size=(6, max(order - 1, 1))).ravel()]
+    ratios = np.array(ratios, dtype=object).reshape(6, -1)
+    got = multistep.lagrange_table(multistep.node_points(order, ratios.astype(np.float64), corrector))
+    for row, want_ratios in zip(got, ratios, strict=True):
+        want = np.array(multistep.lagrange_coefficients(multistep.nodes(order, list(want_ratios), corrector)),
+                        dtype=np.float64)
+        np.testing.assert_allclose(row, want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
+        # and each basis polynomial is 1 at its own node, 0 at the others
+        points = np.array(multistep.nodes(order, list(want_ratios), corrector), dtype=np.float64)
+        np.testing.assert_allclose(row @ np.vander(points, increasing=True).T, np.eye(len(points)), atol=1e-12)
+
+
+def test_psi_series_coefficients_are_the_series_polynomial():
+    for j in (0, 3):
+        poly = multistep.psi_series(j, 6)
+        assert [poly.coeff(multistep.Z, m + 1) for m in range(6)] == list(multistep.psi_series_coefficients(j, 6))
+
+
 def test_first_multistep_step_is_the_exact_step():
     grid = time_grid(SCHED, 1, "uniform-lambda")
     x = torch.randn(4, 3, dtype=torch.float64)
