@@ -306,7 +306,10 @@ class GaussianMixture:
         c["flat"] = p["U"] is None and c_zc.ndim == 2 and x.ndim == 2
         if c["flat"]:
             r = x[None] - mu_a[:, None, :]
-            if ops.name == "torch":
+            if self.dim == 1:  # one coordinate: a plain product (a batched matmul with inner size 1 is ~5x slower)
+                r1 = r[..., 0]
+                log_comp_t = const[:, None] - 0.5 * c_zc[:, :1] * (r1 * r1)
+            elif ops.name == "torch":
                 log_comp_t = torch.baddbmm(const[:, None, None], r * r, c_zc[:, :, None], alpha=-0.5)[..., 0]
             else:
                 log_comp_t = const[:, None] - 0.5 * np.matmul(r * r, c_zc[:, :, None])[..., 0]

@@ -35,7 +35,8 @@ from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.metrics import MMDReference, SlicedReference, mmd, sliced_wasserstein
 from s2n_theory.named_mixtures import mixture_1d, mixture_2d, mixture_16d
 from s2n_theory.numeric_schedule import compile_schedule
-from s2n_theory.sampling import sample, simulate_forward, time_grid
+from s2n_theory.sampling import sample, sample_rhos, sample_runs, simulate_forward, time_grid
+from s2n_theory.sampling.grids import subdivide
 from s2n_theory.sampling.noise import NoiseSource
 from s2n_theory.sampling.solvers import SOLVERS, Multistep
 from s2n_theory.schedule import Schedule
@@ -116,13 +117,6 @@ def euler_moments(schedule: Schedule, grid: np.ndarray, x0: float) -> tuple[np.n
     return np.array(mean), np.array(var)
 
 
-def refined(grid: np.ndarray, factor: int) -> np.ndarray:
-    """``grid`` with every interval cut into ``factor`` equal parts (grid point k is point k·factor)."""
-    parts = np.arange(factor) / factor
-    inner = grid[:-1, None] + np.diff(grid)[:, None] * parts
-    return np.concatenate([inner.ravel(), grid[-1:]])
-
-
 M1_MAX_STEPS = 64_000
 M1_BIAS_FRACTION = {"quick": 1.0, "full": 0.1}
 """M1 refines the grid until the scheme's own moment bias is below this many standard errors; what is left of it
@@ -160,7 +154,7 @@ def check_m1(schedule: Schedule, level: str) -> Outcome:
         times = grid.numpy()
         checkpoints = [steps // 4, steps // 2, 3 * steps // 4, steps]
         mean_em, var_em = euler_moments(schedule, times, x0)
-        mean_fine, var_fine = euler_moments(schedule, refined(times, M1_REFERENCE_FACTOR), x0)
+        mean_fine, var_fine = euler_moments(schedule, subdivide(times, M1_REFERENCE_FACTOR), x0)
         fine_points = [c * M1_REFERENCE_FACTOR for c in checkpoints]
         # Paths start at x₀ at t_min, so the law to match is the transition kernel from t_min (F3),
         # which is N(α x₀, σ²) when σ(t_min) = 0.
@@ -258,10 +252,18 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
         sw_reference, mmd_reference = SlicedReference(reference), MMDReference(reference)
         start = _prior(mixture, schedule, schedule.t_max, n, seed=8)
         denoiser = _oracle_denoiser(mixture, schedule)
+        # The runs on one grid in lockstep (sample_runs: the same paths as one sample call per run, one denoiser
+        # call per grid time for all of them).
+        grids: dict[int, list[tuple[str, float]]] = {}
         for method, rho in runs:
-            grid = time_grid(schedule, steps * STEP_FACTOR.get(method, 1), "uniform-lambda")
-            out = sample(denoiser, start.clone(), schedule, grid, method=method, rho=rho, generator=21,
-                         denoise_final=False).samples
+            grids.setdefault(steps * STEP_FACTOR.get(method, 1), []).append((method, rho))
+        landed = {}
+        for count, on_grid in grids.items():
+            grid = time_grid(schedule, count, "uniform-lambda")
+            outs = sample_runs(denoiser, start, schedule, grid, on_grid, generator=21, denoise_final=False)
+            landed.update(zip(on_grid, (o.samples for o in outs), strict=True))
+        for method, rho in runs:
+            out = landed[method, rho]
             sw, mm = sw_reference(out), mmd_reference(out)
             ratio = max(sw / limit_sw, mm / limit_mmd)
             worst = max(worst, ratio)
@@ -289,7 +291,9 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
     start = _prior(mixture, schedule, schedule.t_max, n, seed=31)
     denoiser = _oracle_denoiser(mixture, schedule)
     worst_p, failed = 1.0, []
-    for method, rho in runs:
+    # Every ρ of one solver in one batch (sample_rhos: the same paths as one run per ρ, one denoiser call per step).
+    for method in dict.fromkeys(name for name, _ in runs):
+        rhos = [rho for name, rho in runs if name == method]
         factor = step_factor.get(method, 1)
         g = time_grid(schedule, factor * steps, "uniform-lambda")
         marks = [factor * c for c in checkpoints]
@@ -297,22 +301,23 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
 
         def keep(info: dict, marks: list[int] = marks, saved: dict = saved) -> None:
             if info["step"] + 1 in marks:
-                saved[info["step"] + 1] = info["x"][:, 0].clone()
+                saved[info["step"] + 1] = info["x"][..., 0].clone()  # (ρ, paths)
 
-        sample(denoiser, start.clone(), schedule, g, method=method, rho=rho, generator=41, callback=keep,
-               denoise_final=False)
-        for k, xs in saved.items():
+        sample_rhos(denoiser, start, schedule, g, method, rhos, generator=41, callback=keep, denoise_final=False)
+        for k, paths in saved.items():
             t = float(g[k])
             marginal = mixture.marginal(t, schedule)
             weights, means = marginal.weights, marginal.means[:, 0]
             sds = np.sqrt(marginal.covs[:, 0])
+
             def mixture_cdf(v: np.ndarray, weights=weights, means=means, sds=sds) -> np.ndarray:
                 return np.sum(weights * stats.norm.cdf((np.asarray(v)[:, None] - means) / sds), axis=1)
 
-            p = stats.kstest(xs.numpy(), mixture_cdf).pvalue
-            worst_p = min(worst_p, p)
-            if p_statistic(p) > p_threshold(tests):
-                failed.append(f"{method} rho={rho:g} t={t:.3g} (KS p {p:.2g})")
+            for rho, xs in zip(rhos, paths, strict=True):
+                p = stats.kstest(xs.numpy(), mixture_cdf).pvalue
+                worst_p = min(worst_p, p)
+                if p_statistic(p) > p_threshold(tests):
+                    failed.append(f"{method} rho={rho:g} t={t:.3g} (KS p {p:.2g})")
     detail = (f"failed: {'; '.join(failed)}. " if failed else "") + \
         f"{n} paths, {len(runs)} runs x {len(checkpoints)} times, min KS p {worst_p:.2g} vs " \
         f"{FALSE_ALARM / tests:.1g}; residual -log(min p), tolerance -log(alpha/m); {rate_note(tests)}; " + \
@@ -366,8 +371,9 @@ def check_m4_strong(schedule: Schedule, level: str) -> Outcome:
     order = fitted_order(counts, errors)
     passed = abs(order - 1.0) <= ORDER_TOLERANCE
     return Outcome(passed, "montecarlo", abs(order - 1.0),
-                   f"strong order {order:.2f} (theory 1 for additive noise), errors {', '.join(f'{e:.2g}' for e in errors)}"
-                   f" at n = {counts}, {paths} paths, reference n = {fine}; residual |order - 1| against a fixed "
+                   f"strong order {order:.2f} (theory 1 for additive noise), errors "
+                   f"{', '.join(f'{e:.2g}' for e in errors)} at n = {counts}, {paths} paths, reference n = {fine}; "
+                   f"residual |order - 1| against a fixed "
                    f"{ORDER_TOLERANCE:g} (a fit on fixed seeds, not a hypothesis test: no false-alarm rate)",
                    tolerance=ORDER_TOLERANCE)
 
