@@ -167,15 +167,14 @@ def test_m2_detects_the_declared_distance_at_the_quick_level(monkeypatch):
     assert good.passed, good.detail
     found = re.search(r"distance ≳ 2-D ([0-9.e-]+), 16-D ([0-9.e-]+)", good.detail)
     distances = {2: float(found.group(1)), 16: float(found.group(2))}
-    original = mc.sample
+    original = mc.sample_runs  # every M2 run lands through it (the runs of one grid in lockstep)
 
     def translated(*args, **kwargs):
-        result = original(*args, **kwargs)
-        d = result.samples.shape[1]
-        shift = distances[d]  # v = (D, …, D): |v| = D √d, so SW = D
-        return dataclasses.replace(result, samples=result.samples + shift)
+        # v = (D, …, D): |v| = D √d, so SW = D
+        return [dataclasses.replace(r, samples=r.samples + distances[r.samples.shape[1]])
+                for r in original(*args, **kwargs)]
 
-    monkeypatch.setattr(mc, "sample", translated)
+    monkeypatch.setattr(mc, "sample_runs", translated)
     outcome = mc.check_m2(schedule, "quick")
     assert not outcome.passed
     assert "2-D exact" in outcome.detail and "16-D exact" in outcome.detail, outcome.detail

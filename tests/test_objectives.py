@@ -170,6 +170,34 @@ def test_w3_montecarlo_catches_a_wrong_weight_or_density():
     assert not checks.w3_montecarlo(schedule, MC_N, [good[0], uniform_t]).passed
 
 
+@pytest.mark.parametrize("name", ["vp-cosine", "rectified-flow"])
+def test_w3_montecarlo_pieces_equal_the_sympy_forms_on_the_schedule(name):
+    # W3's Monte Carlo evaluates a recipe through the schedule's values (its pieces derived once on the values
+    # schedule); on a concrete schedule they equal the SymPy forms derived on it, for every prediction target.
+    from s2n_theory.arrays import compile_expression
+    from s2n_theory.forward import X0
+    from s2n_theory.symbols import T
+
+    schedule = get_schedule(name)
+    t = np.linspace(schedule.t_min, schedule.t_max, 41)[1:-1]
+    x0, eps = np.linspace(-1.5, 1.5, 39)[:, None], np.linspace(1.2, -0.7, 39)[:, None]
+    for prediction in objectives.PREDICTIONS:
+        recipe = Recipe(prediction, schedule, prediction, "exp(-logsnr**2/50)*(-dlogsnr)*(1 + t)",
+                        "sigma**2/alpha + exp(logsnr/3)", 0.7)
+        prep = checks.prepare_recipe(recipe)
+        values = checks.schedule_values(prep.num, t)
+        a, b = objectives.conversion(prediction, schedule, 0.7)
+        expected = [(prep.density, objectives.recipe_expression(recipe.time_density, schedule, "density")),
+                    (prep.weight, objectives.recipe_expression(recipe.weight, schedule, "weight")),
+                    (prep.a, a), (prep.b, b)]
+        for got, expr in expected:
+            np.testing.assert_allclose(np.broadcast_to(got(*values), t.shape), compile_expression([T], expr)(t),
+                                       rtol=1e-9, err_msg=f"{prediction}: {expr}")
+        h = sp.lambdify([T, X0, objectives.EPS], objectives.target(prediction, schedule, 0.7), modules="numpy")
+        np.testing.assert_allclose(prep.truth(*(v[:, None] for v in values), x0, eps), h(t[:, None], x0, eps),
+                                   rtol=1e-9, atol=1e-12, err_msg=prediction)
+
+
 def test_w3_montecarlo_catches_a_wrong_conversion(monkeypatch):
     original = objectives.conversion
 

@@ -214,3 +214,65 @@ def test_engine_step_equals_the_single_step_functions_of_backward(method, step):
     xi = NoiseSource(4).normal((6, 3), step=0, dtype=torch.float64)
     single = getattr(backward, step)(x, x0, t, s, SCHED, rho=rho, gamma=gamma, delta=delta, noise=xi)
     torch.testing.assert_close(out, single, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["exact", "euler", "heun", "ms3", "ms2-pc"])
+def test_sample_rhos_equals_one_run_per_rho(method):
+    # One batch for a family of runs (M3's runs): every run the same as its own `sample` call, noise included,
+    # and the callback sees the runs stacked.
+    from s2n_theory.named_mixtures import mixture_2d
+    from s2n_theory.sampling import SOLVERS, sample_rhos
+
+    mixture = mixture_2d()
+    x = torch.as_tensor(mixture.marginal(SCHED.t_max, SCHED).sample(64, 5))
+    grid = time_grid(SCHED, 12, "uniform-lambda")
+    rhos = [0.0] if SOLVERS[method].rho_zero_only else [0.0, 0.5, 2.0, lambda t: 1.0 + 0 * t]
+    seen = []
+    batched = sample_rhos(mixture.denoiser(SCHED), x, SCHED, grid, method, rhos, gamma=0.2, generator=9,
+                          callback=lambda info: seen.append(tuple(info["x"].shape)))
+    assert seen == [(len(rhos), 64, 2)] * 12
+    for rho, got in zip(rhos, batched, strict=True):
+        alone = sample(mixture.denoiser(SCHED), x.clone(), SCHED, grid, method, rho=rho, gamma=0.2, generator=9)
+        assert got.nfe == alone.nfe
+        torch.testing.assert_close(got.samples, alone.samples, rtol=1e-11, atol=1e-12)  # the same up to round-off
+    with pytest.raises(S2NError, match="at least one rho"):
+        sample_rhos(mixture.denoiser(SCHED), x, SCHED, grid, method, [])
+
+
+def test_sample_runs_equals_one_sample_call_per_run():
+    # M2's lockstep runs (every solver on one grid, one denoiser call per grid time): each run the same as its
+    # own `sample` call, noise included, with and without the final denoising.
+    from s2n_theory.named_mixtures import mixture_2d
+    from s2n_theory.sampling import SOLVERS, sample_runs
+
+    mixture = mixture_2d()
+    x = torch.as_tensor(mixture.marginal(SCHED.t_max, SCHED).sample(48, 6))
+    grid = time_grid(SCHED, 10, "uniform-lambda")
+    runs = [(name, 0.0 if solver.rho_zero_only else rho) for name, solver in SOLVERS.items() for rho in (0.0, 1.0)]
+    calls = []
+
+    def denoiser(v, t):
+        calls.append(v.shape[0])
+        return mixture.x0_hat(v, t, SCHED)
+
+    for final in (False, True):
+        calls.clear()
+        together = sample_runs(denoiser, x, SCHED, grid, runs, gamma=0.1, generator=4, denoise_final=final)
+        assert len(calls) <= 2 * 10 + 1  # at most two calls per step, however many runs
+        for (method, rho), got in zip(runs, together, strict=True):
+            alone = sample(mixture.denoiser(SCHED), x.clone(), SCHED, grid, method, rho=rho, gamma=0.1, generator=4,
+                           denoise_final=final)
+            assert got.nfe == alone.nfe
+            torch.testing.assert_close(got.samples, alone.samples, rtol=1e-11, atol=1e-12)
+
+
+def test_subdivide_cuts_every_step_into_equal_parts():
+    from s2n_theory.sampling.grids import subdivide
+
+    coarse = time_grid(SCHED, 5, "uniform-lambda").numpy()
+    fine = subdivide(coarse, 4)
+    assert len(fine) == 21 and np.array_equal(fine[::4], coarse)
+    np.testing.assert_allclose(np.diff(fine).reshape(5, 4), np.repeat(np.diff(coarse)[:, None] / 4, 4, axis=1),
+                               rtol=1e-12)
+    with pytest.raises(S2NError, match="factor"):
+        subdivide(coarse, 0)

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,21 +26,23 @@ import numpy as np
 import sympy as sp
 from scipy import stats
 
-from s2n_theory import arrays, forward, inference, objectives
-from s2n_theory.arrays import compile_expression
+from s2n_theory import forward, inference, objectives
+from s2n_theory.backward import VALUES
 from s2n_theory.forward import X0, X
 from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.numeric_schedule import NumericSchedule, compile_schedule
 from s2n_theory.objectives import EPS
 from s2n_theory.quadrature import integrate
 from s2n_theory.recipes import Recipe, edm_log_snr_density
+from s2n_theory.sampling.grids import subdivide
 from s2n_theory.schedule import Schedule
+from s2n_theory.schedule_spec import get_schedule
 from s2n_theory.symbols import T
 
 from .power import power_note, scale_detectable
 from .prove import prove_identities
 from .registry import Outcome, claim_check
-from .snspace_checks import MIXTURE, reference_numeric, reference_schedule
+from .snspace_checks import MIXTURE, reference_numeric
 
 EPS_HAT = sp.Symbol("epsilon_hat", real=True)
 SIGMA_DATA = sp.Rational(7, 10)
@@ -165,7 +168,7 @@ FALSE_ALARM = 1e-3
 
 P_MEAN, P_STD, MC_SIGMA_DATA = -1.2, 1.2, 0.5
 GRID_POINTS = 8193
-"""Points of the inverse-CDF grid for sampling t ~ p(t)."""
+"""Points of the inverse-CDF grid for sampling t ~ p(t) (odd: every other point is the grid half as fine)."""
 
 
 def edm_weighting(lam: np.ndarray) -> np.ndarray:
@@ -180,15 +183,16 @@ def perturbation(lam: np.ndarray) -> np.ndarray:
     return 0.4 * np.exp(-((lam - 1.0) ** 2) / 8)
 
 
-_REFERENCES: dict[tuple, tuple[Schedule, NumericSchedule]] = {}
+_REFERENCES: dict[tuple, NumericSchedule] = {}
 
 
 def _reference(schedule: Schedule) -> Schedule:
-    """snspace_checks' schedule with the same λ ends, built (with its plain numeric functions) once per schedule."""
+    """snspace_checks' schedule with the same λ ends, built with its plain numeric functions once per schedule
+    (:func:`~.snspace_checks.reference_numeric`; its Schedule is valid by construction and is not validated again)."""
     key = (schedule.name, schedule.domain, sp.srepr(schedule.log_snr))
     if key not in _REFERENCES:
-        _REFERENCES[key] = (reference_schedule(schedule), reference_numeric(schedule))
-    return _REFERENCES[key][0]
+        _REFERENCES[key] = reference_numeric(schedule)
+    return _REFERENCES[key].schedule
 
 
 def mc_recipes(schedule: Schedule) -> list[Recipe]:
@@ -206,8 +210,8 @@ def mc_recipes(schedule: Schedule) -> list[Recipe]:
 def _numeric(schedule: Schedule) -> NumericSchedule:
     """The checked schedule's compiled functions; a reference schedule's plain ones
     (:func:`~.snspace_checks.reference_numeric`: no codegen form selection for a schedule used once)."""
-    for reference, numeric in _REFERENCES.values():
-        if reference is schedule:
+    for numeric in _REFERENCES.values():
+        if numeric.schedule is schedule:
             return numeric
     return compile_schedule(schedule, "numpy")
 
@@ -218,58 +222,129 @@ def _log_snr_range(schedule: Schedule) -> tuple[float, float]:
     return float(ends[0]), float(ends[1])
 
 
-def sample_times(weighting: objectives.ImpliedWeighting, u: np.ndarray, points: int,
-                 density: Callable | None = None) -> tuple[np.ndarray, float]:
-    """t = F⁻¹(u) for the recipe's own time density p(t) (inverse CDF on a grid), and ∫p.
+# A recipe's pieces are derived once per process on backward.VALUES, where α, σ, λ and their derivatives are
+# inputs, and evaluated on the schedule's numeric values: no SymPy work per schedule (the derivation is the same
+# objectives.target/conversion, and a recipe text means the same names, on every schedule).
+_VALUE_SYMBOLS = sp.symbols("alpha_v sigma_v logsnr_v f_v dlogsnr_v", real=True)
+VALUE_ARGS = (T, *_VALUE_SYMBOLS)
+"""The inputs of a recipe's numeric pieces: t, α, σ, λ, f = α′/α and λ′ at t (:func:`schedule_values`)."""
 
-    The grid is uniform in λ (mapped to t), where p is smooth; the CDF is the trapezoid rule in t,
-    so the sampled law is off by O(grid step²): the check estimates that from two grids.
-    """
-    schedule = weighting.schedule
-    num = _numeric(schedule)
-    lo, hi = _log_snr_range(schedule)
-    t = np.sort(num.t_of_log_snr(np.linspace(lo, hi, points)))
-    t[0], t[-1] = schedule.t_min, schedule.t_max
-    density = density or compile_expression([T], weighting.time_density_t)
-    p = np.broadcast_to(density(t), t.shape)
-    cdf = np.concatenate([[0.0], np.cumsum(np.diff(t) * (p[1:] + p[:-1]) / 2)])
-    return np.interp(u * cdf[-1], cdf, t), float(cdf[-1])
+
+def schedule_values(num: NumericSchedule, t: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(t, α, σ, λ, f, λ′) at the times ``t``: the arguments of every piece of :func:`prepare_recipe`."""
+    return (t, *(np.broadcast_to(getattr(num, name)(t), t.shape) for name in ("alpha", "sigma", "log_snr", "f",
+                                                                               "dlog_snr")))
+
+
+def _in_values(expr: sp.Expr) -> sp.Expr:
+    """``expr`` (derived on :data:`~s2n_theory.backward.VALUES`) in the value symbols: α′ = f α, and
+    σ′ = σ (f − λ′/2) since λ = 2 log(α/σ)."""
+    alpha, sigma, lam = VALUES.alpha, VALUES.sigma, VALUES.log_snr
+    a, s, l_, f, dl = _VALUE_SYMBOLS
+    expr = sp.sympify(expr).subs({sp.Derivative(alpha, T): f * alpha, sp.Derivative(sigma, T): sigma * (f - dl / 2),
+                                  sp.Derivative(lam, T): dl})
+    expr = expr.subs({alpha: a, sigma: s, lam: l_})
+    if expr.atoms(sp.core.function.AppliedUndef) or expr.free_symbols - {*VALUE_ARGS, X0, EPS}:
+        raise ValueError(f"a recipe piece depends on more than the schedule's values: {expr}")
+    return expr
+
+
+@functools.lru_cache(maxsize=64)
+def _text_values(text: str | sp.Expr, where: str) -> Callable:
+    """A time density or weight (text, or an expression in t) as a numpy function of :data:`VALUE_ARGS`."""
+    return sp.lambdify(VALUE_ARGS, _in_values(objectives.recipe_expression(text, VALUES, where)), modules="numpy")
+
+
+@functools.lru_cache(maxsize=32)
+def _prediction_values(conversion: Callable, target: Callable, prediction: str,
+                       sigma_data: float) -> tuple[Callable, Callable, Callable]:
+    """(A, B, h) of ``prediction`` as numpy functions of :data:`VALUE_ARGS` (h also of x₀, ε). The derivations are
+    part of the key, so a replaced one (the injected-error tests) is never served stale."""
+    a, b = (_in_values(e) for e in conversion(prediction, VALUES, sigma_data))
+    h = _in_values(target(prediction, VALUES, sigma_data))
+    return (sp.lambdify(VALUE_ARGS, a, modules="numpy"), sp.lambdify(VALUE_ARGS, b, modules="numpy"),
+            sp.lambdify([*VALUE_ARGS, X0, EPS], h, modules="numpy"))
 
 
 @dataclass
 class _PreparedRecipe:
-    """A recipe's implied weighting and its lambdified pieces, built once per check (SymPy work)."""
+    """A recipe's numeric pieces (functions of :func:`schedule_values`) and its inverse-CDF grid in t."""
 
-    weighting: objectives.ImpliedWeighting
+    schedule: Schedule
+    num: NumericSchedule
     density: Callable
     weight: Callable
     a: Callable
     b: Callable
     truth: Callable
+    grid: np.ndarray
 
 
 def prepare_recipe(recipe: Recipe) -> _PreparedRecipe:
-    iw = recipe.implied_weighting(closed_form=False)
-    schedule = iw.schedule
-    a, b = (compile_expression([T], e) for e in objectives.conversion(recipe.prediction, schedule, recipe.sigma_data))
-    h = arrays.fold_constants(objectives.target(recipe.prediction, schedule, recipe.sigma_data))
-    return _PreparedRecipe(iw, compile_expression([T], iw.time_density_t), compile_expression([T], iw.weight_t),
-                           a, b, sp.lambdify([T, X0, EPS], h, modules="numpy"))
+    """The pieces of ``recipe`` on its schedule: p(t) and m(t) from its texts, (A, B) and the target h from
+    :func:`~s2n_theory.objectives.conversion` and :func:`~s2n_theory.objectives.target`.
+
+    The grid of :func:`sample_times` follows λ (where p is smooth, :data:`GRID_PARTS`), with :data:`GRID_POINTS`
+    points; every other point of it is the grid half as fine.
+    """
+    schedule = get_schedule(recipe.schedule)
+    num = _numeric(schedule)
+    a, b, h = _prediction_values(objectives.conversion, objectives.target, recipe.prediction,
+                                 float(recipe.sigma_data))
+    return _PreparedRecipe(schedule, num, _text_values(recipe.time_density, "time density"),
+                           _text_values(recipe.weight, "weight"), a, b, h, _inverse_cdf_grid(schedule))
+
+
+GRID_PARTS = 16
+"""The inverse-CDF grid is uniform in λ at every GRID_PARTS-th point (t(λ) by the schedule's inverse) and uniform
+in t in between: within steps of Δλ ≈ 0.05 that is as smooth as uniform in λ, at 1/16 of the inversions."""
+
+
+@functools.lru_cache(maxsize=8)
+def _inverse_cdf_grid(schedule: Schedule) -> np.ndarray:
+    """The increasing grid in t of :func:`sample_times` (shared by the recipes on one schedule; read only)."""
+    lo, hi = _log_snr_range(schedule)
+    coarse = np.sort(_numeric(schedule).t_of_log_snr(np.linspace(lo, hi, (GRID_POINTS - 1) // GRID_PARTS + 1)))
+    coarse[0], coarse[-1] = schedule.t_min, schedule.t_max
+    grid = subdivide(coarse, GRID_PARTS)
+    grid.flags.writeable = False
+    return grid
+
+
+def sample_times(prepared: _PreparedRecipe, u: np.ndarray, stride: int = 1) -> tuple[np.ndarray, float]:
+    """t = F⁻¹(u) for the recipe's own time density p(t) (inverse CDF on every ``stride``-th point of its grid),
+    and ∫p.
+
+    The CDF is the trapezoid rule in t, so the sampled law is off by O(grid step²): the check estimates that
+    from two grids (strides 1 and 2).
+    """
+    t = prepared.grid[::stride]
+    p = np.broadcast_to(prepared.density(*schedule_values(prepared.num, t)), t.shape)
+    cdf = np.concatenate([[0.0], np.cumsum(np.diff(t) * (p[1:] + p[:-1]) / 2)])
+    return np.interp(u * cdf[-1], cdf, t), float(cdf[-1])
 
 
 def sampled_loss(recipe: Recipe, oracle: GaussianMixture, u: np.ndarray, x0: np.ndarray, eps: np.ndarray,
-                 points: int = GRID_POINTS, prepared: _PreparedRecipe | None = None) -> np.ndarray:
+                 stride: int = 1, prepared: _PreparedRecipe | None = None) -> np.ndarray:
     """Per-sample ½ (∫p) m(t) ‖ĥ − h‖² with t ~ p(t), ĥ from the perturbed oracle through (A, B)."""
     prep = prepared or prepare_recipe(recipe)
-    num = _numeric(prep.weighting.schedule)
-    t, mass = sample_times(prep.weighting, u, points, prep.density)
-    alpha, sigma, lam = num.alpha(t), num.sigma(t), num.log_snr(t)
+    t, mass = sample_times(prep, u, stride)
+    values = schedule_values(prep.num, t)
+    _, alpha, sigma, lam = values[:4]
     x = alpha[:, None] * x0 + sigma[:, None] * eps
     eps_model = oracle.eps_hat_at(x, alpha, sigma) + perturbation(lam)[:, None]
-    a, b = (np.broadcast_to(f(t), t.shape)[:, None] for f in (prep.a, prep.b))
-    truth = prep.truth(t[:, None], x0, eps)
-    m = np.broadcast_to(prep.weight(t), t.shape)
+    a, b = (np.broadcast_to(f(*values), t.shape)[:, None] for f in (prep.a, prep.b))
+    truth = prep.truth(*(v[:, None] for v in values), x0, eps)
+    m = np.broadcast_to(prep.weight(*values), t.shape)
     return 0.5 * mass * m * np.sum((a * x + b * eps_model - truth) ** 2, axis=-1)
+
+
+@functools.lru_cache(maxsize=4)
+def _hermite(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Hermite nodes and weights (an eigenvalue problem each time numpy builds them; read only)."""
+    z, w = np.polynomial.hermite.hermgauss(nodes)
+    z.flags.writeable = w.flags.writeable = False
+    return z, w
 
 
 def mmse_eps(lam: np.ndarray, oracle: GaussianMixture, nodes: int = 200) -> np.ndarray:
@@ -281,7 +356,7 @@ def mmse_eps(lam: np.ndarray, oracle: GaussianMixture, nodes: int = 200) -> np.n
     cancellation at high SNR, unlike e^λ (E[x₀²] − E[x̂₀²])). Agrees with the adaptive quadrature of
     :func:`s2n_theory.information.mmse` to ~1e-5 relative (tested), far below the Monte Carlo error.
     """
-    z, w = np.polynomial.hermite.hermgauss(nodes)
+    z, w = _hermite(nodes)
     lam = np.asarray(lam, dtype=np.float64)
     noise2 = np.exp(-lam)[:, None, None]
     means, variances = oracle.means[:, 0], oracle.full_covs()[:, 0, 0]
@@ -304,7 +379,9 @@ def loss_integral(lo: float, hi: float, oracle: GaussianMixture) -> tuple[float,
         error = mmse_eps(flat, oracle) + perturbation(flat) ** 2
         return (0.5 * edm_weighting(flat) * error).reshape(lam.shape)
 
-    q = integrate(integrand, np.linspace(lo, hi, 33)[None, :], rtol=1e-9, atol=0.0, max_panels=16)
+    # 8 segments of 20-point Gauss–Legendre already agree with their halving to ~1e-13 relative (the integrand is
+    # smooth): 32 only quadrupled the 200-node mmse_ε evaluations.
+    q = integrate(integrand, np.linspace(lo, hi, 9)[None, :], rtol=1e-9, atol=0.0, max_panels=16)
     return float(q.value[0, 0]), float(q.error[0, 0])
 
 
@@ -322,9 +399,9 @@ def w3_montecarlo(schedule: Schedule, n: int, recipes: list[Recipe] | None = Non
     prepared = [prepare_recipe(r) for r in recipes]
     losses = [sampled_loss(r, oracle, u, x0, eps, prepared=p) for r, p in zip(recipes, prepared, strict=True)]
     # The inverse-CDF sampling bias, estimated by the change from a grid half as fine.
-    bias = [abs(float(loss.mean() - sampled_loss(r, oracle, u, x0, eps, GRID_POINTS // 2 + 1, p).mean()))
+    bias = [abs(float(loss.mean() - sampled_loss(r, oracle, u, x0, eps, 2, p).mean()))
             for r, p, loss in zip(recipes, prepared, losses, strict=True)]
-    lo, hi = _log_snr_range(prepared[0].weighting.schedule)
+    lo, hi = _log_snr_range(prepared[0].schedule)
     exact, quad_error = loss_integral(lo, hi, oracle)
     z = float(stats.norm.isf(FALSE_ALARM / (2 * (2 * len(recipes) - 1))))
     # residual: the largest deviation as a fraction of what its test allows (pass <=> residual <= 1).

@@ -9,6 +9,8 @@ with the same λ endpoints.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy as sp
 
@@ -119,6 +121,7 @@ def reference_schedule(schedule: Schedule, *, validate: bool = True) -> Schedule
                                        domain=(0.0, 1.0), name="exp-lambda, alpha=1/(1+t)", validate=validate)
 
 
+@functools.lru_cache(maxsize=16)  # one build per schedule and process: S3 and W3 (Monte Carlo) share it
 def reference_numeric(schedule: Schedule) -> NumericSchedule:
     """:func:`reference_schedule` compiled plainly, with its inverse t = ½ log(1 + (e² − 1)(λ − λ_max)/(λ_min − λ_max))
     (checked against λ(t) when built): no codegen form selection for a schedule used once."""

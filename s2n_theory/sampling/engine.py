@@ -15,7 +15,7 @@ the noise columns of the table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,24 +66,54 @@ def _check(x: torch.Tensor, grid: torch.Tensor, method: str, rho: Rho, schedule:
         raise S2NError("x must be a floating-point tensor")
 
 
-def _plan(table: np.ndarray, method: str) -> list[tuple]:
-    """Per step: (A, [(j, B_j) ≠ 0], C, corrector or None) as Python floats, the cheapest scalars for torch."""
+Coefficient = float | torch.Tensor
+"""A step coefficient: a Python float (one run), or a tensor of shape (runs, 1, …, 1) over the stacked runs of
+:func:`sample_rhos` where they differ."""
+
+
+def _plan(tables: list[np.ndarray], method: str, like: torch.Tensor) -> list[tuple]:
+    """Per step: (A, [(j, B_j) ≠ 0], C, corrector or None), each coefficient a :data:`Coefficient`: a Python float
+    (the cheapest scalar for torch) where every run has the same value, else one value per run."""
     lay = get_solver(method).layout
+    stacked = np.stack(tables)  # (runs, steps, width)
+    if lay.corrector and np.any(stacked[:, :, lay.flag] != stacked[:1, :, lay.flag]):
+        raise S2NError(f"{method}: the runs' corrector steps differ; they cannot share one batch")
+    first, same = stacked[0].tolist(), np.all(stacked == stacked[:1], axis=0).tolist()
+    used = np.any(stacked != 0.0, axis=0).tolist()
+    shape = (len(tables),) + (1,) * like.ndim
+
+    def coefficient(k: int, column: int) -> Coefficient:
+        if same[k][column]:
+            return first[k][column]
+        return torch.as_tensor(stacked[:, k, column], dtype=like.dtype, device=like.device).reshape(shape)
+
+    def nonzero(k: int, columns: slice) -> list[tuple[int, Coefficient]]:
+        return [(j, coefficient(k, col)) for j, col in enumerate(range(columns.start, columns.stop)) if used[k][col]]
+
     plan = []
-    for row in table.tolist():
-        weights = [(j, w) for j, w in enumerate(row[lay.b]) if w != 0.0]
+    for k in range(stacked.shape[1]):
         corrector = None
-        if lay.corrector and row[lay.flag] != 0.0:
-            corrector = (row[lay.corrector_a], row[lay.corrector_p], row[lay.corrector_c],
-                         [(j, w) for j, w in enumerate(row[lay.corrector_b]) if w != 0.0])
-        plan.append((row[lay.a], weights, row[lay.c], corrector))
+        if lay.corrector and first[k][lay.flag] != 0.0:
+            corrector = (coefficient(k, lay.corrector_a), coefficient(k, lay.corrector_p),
+                         coefficient(k, lay.corrector_c), nonzero(k, lay.corrector_b))
+        plan.append((coefficient(k, lay.a), nonzero(k, lay.b), coefficient(k, lay.c), corrector))
     return plan
 
 
-def _combine(a: float, x: torch.Tensor, weights: list[tuple[int, float]], values: list[torch.Tensor]) -> torch.Tensor:
+def _is_zero(c: Coefficient) -> bool:
+    return isinstance(c, float) and c == 0.0
+
+
+def _axpy(out: torch.Tensor, value: torch.Tensor, w: Coefficient) -> torch.Tensor:
+    """out + w · value."""
+    return out.add(value, alpha=w) if isinstance(w, float) else out.addcmul(value, w)
+
+
+def _combine(a: Coefficient, x: torch.Tensor, weights: list[tuple[int, Coefficient]],
+             values: list[torch.Tensor]) -> torch.Tensor:
     out = a * x
     for j, w in weights:
-        out = out.add(values[j], alpha=w)
+        out = _axpy(out, values[j], w)
     return out
 
 
@@ -109,70 +139,172 @@ def sample(
     ``callback`` receives ``{"step", "t", "x", "x0_hat"}`` after each step. With
     ``denoise_final`` the result is x̂₀ at ``grid[-1]`` (one more NFE), as EDM's last step to σ = 0.
     """
+    return _run(denoiser, x, schedule, grid, [(method, [rho], False)], gamma, delta, generator, callback, progress,
+                denoise_final)[0][0]
+
+
+def sample_rhos(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    schedule: Schedule,
+    grid: torch.Tensor,
+    method: str,
+    rhos: Sequence[Rho],
+    gamma: float = 0.0,
+    delta: float = 0.0,
+    generator: int | torch.Generator | None = None,
+    callback: Callable[[dict], None] | None = None,
+    denoise_final: bool = True,
+) -> list[SampleResult]:
+    """:func:`sample` from the same ``x`` at every ρ of ``rhos``, run as one batch: one denoiser call per
+    evaluation for all of them (the runs' states stacked on a new first axis), so a family of runs costs one
+    run's per-step overhead.
+
+    Run i equals ``sample(…, rho=rhos[i])`` with the same arguments, its counter-based noise included (every
+    run draws the noise of sample ids 0…B−1; a ``torch.Generator`` is drawn once per step for all runs, so the
+    runs share their noise there too). ``callback`` receives the stacked states, shape ``(len(rhos), *x.shape)``.
+    """
+    if len(rhos) == 0:
+        raise S2NError("sample_rhos needs at least one rho")
+    return _run(denoiser, x, schedule, grid, [(method, list(rhos), True)], gamma, delta, generator, callback,
+                False, denoise_final)[0]
+
+
+def sample_runs(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    schedule: Schedule,
+    grid: torch.Tensor,
+    runs: Sequence[tuple[str, Rho]],
+    gamma: float = 0.0,
+    delta: float = 0.0,
+    generator: int | torch.Generator | None = None,
+    denoise_final: bool = True,
+) -> list[SampleResult]:
+    """:func:`sample` from the same ``x`` on the same grid for every (method, ρ) of ``runs``, in lockstep: at each
+    step the evaluations the runs need at one grid time go to the denoiser as one batch (at most two calls per
+    step, whatever the number of runs), and the step's noise is drawn once.
+
+    Run i equals ``sample(…, method=runs[i][0], rho=runs[i][1])`` with the same arguments, counter-based noise
+    included (a ``torch.Generator`` is drawn once per step for all runs).
+    """
+    if len(runs) == 0:
+        raise S2NError("sample_runs needs at least one (method, rho)")
+    groups: dict[str, list[Rho]] = {}
+    for method, rho in runs:  # the ρ of one method run stacked, as in sample_rhos
+        groups.setdefault(method, []).append(rho)
+    results = _run(denoiser, x, schedule, grid, [(m, rhos, True) for m, rhos in groups.items()], gamma, delta,
+                   generator, None, False, denoise_final)
+    by_method = {m: iter(r) for m, r in zip(groups, results, strict=True)}
+    return [next(by_method[method]) for method, _ in runs]
+
+
+class _Group:
+    """One method's runs inside :func:`_run`: its plan, state (stacked over its ρ when ``stacked``) and history."""
+
+    def __init__(self, method: str, plan: list[tuple], stacked: bool, runs: int, x: torch.Tensor):
+        self.method, self.plan, self.stacked, self.runs = method, plan, stacked, runs
+        self.solver = get_solver(method)
+        self.x = x.unsqueeze(0).expand(runs, *x.shape).clone() if stacked else x
+        self.history: list[torch.Tensor] = []
+        self.pending: torch.Tensor | None = None
+        self.predicted: torch.Tensor | None = None
+        self.noise: torch.Tensor | None = None
+        self.nfe = 0
+
+
+def _run(denoiser: Denoiser, x: torch.Tensor, schedule: Schedule, grid: torch.Tensor,
+         groups: list[tuple[str, list[Rho], bool]], gamma: float, delta: float,
+         generator: int | torch.Generator | None, callback: Callable[[dict], None] | None, progress: bool,
+         denoise_final: bool) -> list[list[SampleResult]]:
+    """The loop of :func:`sample`, :func:`sample_rhos` and :func:`sample_runs`: every group (a method and its ρ,
+    stacked on a new first axis when asked) steps in lockstep; the evaluations due at one grid time are one
+    denoiser call. Each coefficient is a float where a group's runs agree, else a tensor over them."""
     check_sample_arguments(x, gamma, delta)  # validation: arguments
-    _check(x, grid, method, rho, schedule)
+    for method, rhos, stacked in groups:
+        for rho in rhos:
+            _check(x, grid, method, rho, schedule)
+        if stacked and x.ndim == 0:
+            raise S2NError("batched runs need x with a batch axis")
     watch = FiniteWatch()  # validation: denoiser output finite (flags read once, after the loop)
-    solver = get_solver(method)
-    table = step_table(schedule, grid, method, rho, delta)
-    plan = _plan(table, method)
+    runs = [_Group(method, _plan([step_table(schedule, grid, method, rho, delta) for rho in rhos], method, x),
+                   stacked, len(rhos), x) for method, rhos, stacked in groups]
     times_np = grid.detach().cpu().double().numpy()
     times = times_np.tolist()
     shift = prediction_transform(schedule, times_np, gamma)
     shift = None if shift is None else shift.tolist()
-    batch = x.shape[0] if x.ndim else 1
-    history_length = solver.layout.history
+    one_run = tuple(x.shape)
 
-    def evaluate(state: torch.Tensor, index: int, step: int) -> torch.Tensor:
-        out = denoiser(state, torch.full((batch,), times[index], dtype=state.dtype, device=state.device))
-        out = check_denoiser_output(out, state, step, times[index])  # validation: reported as the step's
+    def evaluate(states: list[torch.Tensor], index: int, step: int) -> list[torch.Tensor]:
+        """x̂₀ of every state at grid time ``index`` in one denoiser call (states stacked or not, same event shape)."""
+        flats = [state.reshape(-1, *one_run[1:]) if state.ndim > len(one_run) else state for state in states]
+        flat = flats[0] if len(flats) == 1 else torch.cat(flats)
+        count = flat.shape[0] if flat.ndim else 1
+        out = denoiser(flat, torch.full((count,), times[index], dtype=flat.dtype, device=flat.device))
+        out = check_denoiser_output(out, flat, step, times[index])  # validation: reported as the step's
         watch.record(out, step, times[index])  # validation
+        parts = [out] if len(flats) == 1 else out.split([f.shape[0] for f in flats])
+        outs = [part.reshape(state.shape) for part, state in zip(parts, states, strict=True)]
         if shift is not None:  # B4: x̂₀_γ = (1 + γ) x_θ − γ x/α_t
-            out = (1.0 + gamma) * out + shift[index] * state
-        return out
+            outs = [(1.0 + gamma) * o + shift[index] * state for o, state in zip(outs, states, strict=True)]
+        return outs
 
     steps = range(len(times) - 1)
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc=f"sampling ({method})", leave=False)
-    # The steps that draw noise, known from the table: a counter-based source draws them in blocks.
-    noisy = [k for k, (_, _, c, corrector) in enumerate(plan)
-             if c != 0.0 or (corrector is not None and corrector[2] != 0.0)]
+        steps = tqdm(steps, desc=f"sampling ({', '.join(m for m, _, _ in groups)})", leave=False)
+
+    def draws_noise(step: tuple) -> bool:
+        _, _, c, corrector = step
+        return not _is_zero(c) or (corrector is not None and not _is_zero(corrector[2]))
+
+    # The steps that draw noise, known from the tables: a counter-based source draws them in blocks, once for all
+    # the runs (shaped like one run's x: the same numbers for every run, as separate runs would draw).
+    noisy = sorted({k for g in runs for k, step in enumerate(g.plan) if draws_noise(step)})
     step_noise = StepNoise(x, generator, noisy)
-    nfe = 0
-    history: list[torch.Tensor] = []
-    pending: torch.Tensor | None = None
     for k in steps:
-        a, weights, c, corrector = plan[k]
-        if pending is None:
-            x0_hat = evaluate(x, k, k)
-            nfe += 1
-        else:
-            x0_hat, pending = pending, None
-        history = [x0_hat, *history[: history_length - 1]]
+        due = [g for g in runs if g.pending is None]
+        fresh = iter(evaluate([g.x for g in due], k, k)) if due else iter(())
         noise = None
-        if c != 0.0 or (corrector is not None and corrector[2] != 0.0):
-            noise = step_noise(k)
-        predicted = _combine(a, x, weights, history)
-        if c != 0.0:
-            predicted = predicted.add(noise, alpha=c)
-        if corrector is None:
-            x = predicted
-        else:
-            a_c, p_c, c_c, weights_c = corrector
-            x0_end = evaluate(predicted, k + 1, k)
-            nfe += 1
-            x = _combine(a_c, x, weights_c, [x0_end, *history])
-            if p_c != 0.0:
-                x = x.add(predicted, alpha=p_c)
-            if c_c != 0.0:
-                x = x.add(noise, alpha=c_c)
-            if solver.reuse:
-                pending = x0_end
+        for g in runs:
+            if g.pending is None:
+                x0_hat = next(fresh)
+                g.nfe += 1
+            else:
+                x0_hat, g.pending = g.pending, None
+            g.history = [x0_hat, *g.history[: g.solver.layout.history - 1]]
+            a, weights, c, corrector = g.plan[k]
+            if noise is None and draws_noise(g.plan[k]):
+                noise = step_noise(k)
+            g.noise = noise
+            g.predicted = _combine(a, g.x, weights, g.history)
+            if not _is_zero(c):
+                g.predicted = _axpy(g.predicted, noise, c)
+        correcting = [g for g in runs if g.plan[k][3] is not None]
+        ends = evaluate([g.predicted for g in correcting], k + 1, k) if correcting else []
+        for g, x0_end in zip(correcting, ends, strict=True):
+            a_c, p_c, c_c, weights_c = g.plan[k][3]
+            g.nfe += 1
+            new = _combine(a_c, g.x, weights_c, [x0_end, *g.history])
+            if not _is_zero(p_c):
+                new = _axpy(new, g.predicted, p_c)
+            if not _is_zero(c_c):
+                new = _axpy(new, g.noise, c_c)
+            g.x = new
+            if g.solver.reuse:
+                g.pending = x0_end
+        for g in runs:
+            if g.plan[k][3] is None:
+                g.x = g.predicted
+            g.predicted = g.noise = None
         if callback is not None:
-            callback({"step": k, "t": times[k + 1], "x": x, "x0_hat": x0_hat})
+            g = runs[0]
+            callback({"step": k, "t": times[k + 1], "x": g.x, "x0_hat": g.history[0]})
     if denoise_final:
-        x = evaluate(x, len(times) - 1, len(times) - 1)
-        nfe += 1
-    watch.verify(x)  # validation: one host sync, after the loop
-    return SampleResult(x, nfe)
+        for g, out in zip(runs, evaluate([g.x for g in runs], len(times) - 1, len(times) - 1), strict=True):
+            g.x, g.nfe = out, g.nfe + 1
+    watch.verify(runs[0].x if len(runs) == 1 else torch.cat([g.x.reshape(-1) for g in runs]))  # validation: one
+    # host sync, after the loop
+    return [[SampleResult(g.x[i], g.nfe) for i in range(g.runs)] if g.stacked else [SampleResult(g.x, g.nfe)]
+            for g in runs]

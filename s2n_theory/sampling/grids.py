@@ -7,6 +7,9 @@ to the data end (``n`` steps), as a float64 CPU tensor:
 * ``uniform-lambda``: equal steps in log-SNR λ, mapped to t by the schedule's inverse λ;
 * ``karras``: the EDM σ-grid σ_i = (σ_max^{1/k} + i/n (σ_min^{1/k} − σ_max^{1/k}))^k with grid
   exponent k (default 7), built in σ/α = e^{−λ/2} and mapped to t by the inverse λ.
+
+:func:`subdivide` cuts every step of a grid into equal parts (a finer grid with the coarse one's points, and
+no inverse λ to evaluate on the fine points).
 """
 
 from __future__ import annotations
@@ -67,3 +70,14 @@ def time_grid(
     if not np.all(np.diff(times) < 0):
         raise S2NError(f"{kind} grid with n = {n} is not strictly decreasing in t (too many steps for float64?)")
     return torch.from_numpy(times.copy())
+
+
+def subdivide(times: np.ndarray, factor: int) -> np.ndarray:
+    """``times`` (monotone, float64) with every interval cut into ``factor`` equal parts: point k of ``times`` is
+    point k·factor of the result."""
+    times = np.asarray(times, dtype=np.float64)
+    if factor < 1 or times.ndim != 1 or len(times) < 2:
+        raise S2NError("subdivide needs a 1-D grid of at least two times and a factor >= 1")
+    parts = np.arange(factor) / factor
+    inner = times[:-1, None] + np.diff(times)[:, None] * parts
+    return np.concatenate([inner.ravel(), times[-1:]])
