@@ -84,7 +84,10 @@ def python_module(schedule: ScheduleFunctions, backend: str) -> types.ModuleType
 def module_source(schedule: ScheduleFunctions, backend: str) -> str:
     """The text of :func:`python_module`'s module, printed once per selected forms and backend."""
     forms = export_forms(schedule)
-    key = (forms.name, backend)
+    # Keyed by everything the text is printed from: a copy of the forms with other expressions (``replace``
+    # shares this dict) never gets the text of the original.
+    key = (backend, forms.name, forms.t_min, forms.t_max, forms.log_snr_min, forms.log_snr_max,
+           forms.inverse_closed_form, forms.variance_preserving, forms.fallback, tuple(forms.exprs.items()))
     if key not in forms.sources:
         forms.sources[key] = python_source(forms, backend)
     return forms.sources[key]

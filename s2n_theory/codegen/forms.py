@@ -51,8 +51,8 @@ class ExportForms:
     fallback: str = ""
     """Empty when the forms were selected by measurement; otherwise why they are the plain derived forms
     (the selection ran past its time limit), printed in the report and in the generated code."""
-    sources: dict[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
-    """Generated module text per (schedule name, Python backend), filled on first use: the copies that
+    sources: dict[tuple, str] = field(default_factory=dict, compare=False, repr=False)
+    """Generated module text per Python backend and printed content, filled on first use: the copies that
     :func:`~s2n_theory.codegen.selection.export_forms` hands out share it, and the verification cache stores it
     with the forms, so printing the module (a few tenths of a second per schedule) happens once."""
 
