@@ -282,6 +282,16 @@ def _solve_steps(log_snr: sp.Expr) -> Iterator[list[sp.Expr]]:
 _INVERSE_CACHE: dict[str, list[sp.Expr]] = {}
 
 
+def solved_inverse(log_snr: sp.Expr) -> list[sp.Expr] | None:
+    """What SymPy's solve for λ(t) = Λ gave in this process (empty: nothing within its limit), None if not run."""
+    return _INVERSE_CACHE.get(sp.srepr(log_snr))
+
+
+def remember_inverse(log_snr: sp.Expr, solutions: list[sp.Expr]) -> None:
+    """Install the outcome of that solve made earlier (another process, the verification cache): it is not rerun."""
+    _INVERSE_CACHE[sp.srepr(log_snr)] = list(solutions)
+
+
 def _solve_within(log_snr: sp.Expr, seconds: float) -> list[sp.Expr]:
     """SymPy's solve for λ(t) = Λ, abandoned after ``seconds`` (the iDDPM cosine in
     its textbook form takes ~35 s; sub-VP has no closed form and fails after ~7 s)."""

@@ -12,10 +12,11 @@ import pytest
 import sympy as sp
 
 from s2n_theory import codegen, forward
+from s2n_theory import schedule as schedule_module
 from s2n_theory.codegen import python_source, selection
 from s2n_theory.numeric_schedule import schedule_functions
 from s2n_theory.schedule_spec import get_schedule
-from s2n_theory.symbols import T
+from s2n_theory.symbols import LAMBDA, T
 from s2n_theory.time_limit import TimeLimitExceeded, call_within, latest_within
 from s2n_theory.verification import registry, runner, suite
 from s2n_theory.verification.cache import Cache, schedule_fingerprint
@@ -87,6 +88,19 @@ def test_stored_forms_carry_the_module_text_so_a_later_process_prints_nothing(tm
     stored = selection.export_forms(functions)
     assert codegen.module_source(functions, "torch") == python_source(stored, "torch")
     assert len(stored.sources) == 2, "numpy and torch texts were stored"
+
+
+def test_the_inverse_solve_is_stored_and_a_later_process_does_not_solve_again(tmp_path, monkeypatch):
+    Cache(tmp_path).save_inverse(get_schedule("vp-linear"))
+    # A later process: no solve made in memory yet, and solving refused.
+    monkeypatch.setattr(schedule_module, "_INVERSE_CACHE", {})
+    monkeypatch.setattr(schedule_module, "_solve_steps", lambda *a: pytest.fail("solved again"))
+    fresh = get_schedule("vp-linear")
+    assert Cache(tmp_path).load_inverse(fresh)
+    assert fresh.inverse_log_snr is not None
+    t = np.linspace(fresh.t_min, fresh.t_max, 9)
+    lam = sp.lambdify(T, fresh.log_snr, "numpy")(t)
+    np.testing.assert_allclose(sp.lambdify(LAMBDA, fresh.inverse_log_snr, "numpy")(lam), t, rtol=1e-9)
 
 
 def test_cache_key_separates_schedules_levels_and_checks(tmp_path):

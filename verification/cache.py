@@ -5,6 +5,8 @@ What is cached, and why it is safe:
 * the result of every check registered as ``symbolic`` (its proof, or the numeric fallback
   when SymPy ran out of time), keyed by the check, the level, the schedule's name and
   expressions (α, σ, λ, domain) and the *code fingerprint*;
+* the outcome of SymPy's solve for t(λ) of each concrete schedule (a closed-form inverse, or none
+  within its 4 s limit: sub-VP's never ends), keyed by λ's expression and the code fingerprint;
 * the codegen form selection of each concrete schedule (the 50-digit measurement that
   picks the stable forms, 0.3–6 s per schedule) with the text of its numpy and torch modules,
   keyed by every expression of the record and the code fingerprint.
@@ -42,7 +44,7 @@ import s2n_theory
 from s2n_theory import codegen
 from s2n_theory.codegen import selection
 from s2n_theory.codegen.functions import ScheduleFunctions
-from s2n_theory.schedule import Schedule
+from s2n_theory.schedule import Schedule, remember_inverse, solved_inverse
 from s2n_theory.time_limit import loads_verbatim
 
 PACKAGE_ROOTS = (Path(s2n_theory.__file__).resolve().parent, Path(__file__).resolve().parent)
@@ -129,6 +131,26 @@ class Cache:
 
     def put_result(self, key: str, result: dict[str, Any]) -> None:
         _write_atomic(self.root / "results" / f"{key}.json", json.dumps(result).encode())
+
+    # -- SymPy's solve for the inverse of λ ------------------------------------------------------------------------
+    def _inverse_path(self, schedule: Schedule) -> Path:
+        return self.root / "inverses" / f"{_hash('inverse', sp.srepr(schedule.log_snr))}.pickle"
+
+    def load_inverse(self, schedule: Schedule) -> bool:
+        """Install the stored outcome of the solve for t(λ) of ``schedule`` in this process; False when none."""
+        try:
+            solutions = loads_verbatim(self._inverse_path(schedule).read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return False
+        remember_inverse(schedule.log_snr, solutions)
+        return True
+
+    def save_inverse(self, schedule: Schedule) -> None:
+        """Store the outcome of that solve (made here if not yet): up to 4 s per schedule and process otherwise."""
+        _ = schedule.inverse_log_snr
+        solutions = solved_inverse(schedule.log_snr)
+        if solutions is not None:
+            _write_atomic(self._inverse_path(schedule), pickle.dumps(solutions))
 
     # -- codegen form selection ----------------------------------------------------------------------------------
     def _forms_path(self, functions: ScheduleFunctions) -> Path:

@@ -60,13 +60,16 @@ def _init_worker(state: dict[str, Any]) -> None:
 
 
 def _load_forms(index: int) -> None:
-    """Install schedule ``index``'s codegen forms: from the cache, or selected here once and stored for the others."""
+    """Install schedule ``index``'s inverse-λ solve and codegen forms: from the cache, or made here once and stored
+    for the others."""
     cache: Cache | None = _STATE["cache"]
     schedule = _STATE["schedules"][index]
     if cache is None or index in _FORMS_LOADED or schedule.is_general:
         return
     _FORMS_LOADED.add(index)
     try:
+        if not cache.load_inverse(schedule):
+            cache.save_inverse(schedule)
         functions = schedule_functions(schedule)
         if not cache.load_forms(functions):
             cache.save_forms(functions)
