@@ -110,6 +110,18 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+_MISSING = object()
+
+
+def _read_pickle(path: Path) -> Any:
+    """A stored SymPy object, or ``_MISSING`` when absent or unreadable (then it is computed again)."""
+    try:
+        # verbatim: re-running SymPy's evaluation on unpickling can be the costly step a time limit cut short
+        return loads_verbatim(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return _MISSING
+
+
 class Cache:
     """One cache folder: ``results/`` (symbolic check results as JSON), ``forms/`` (pickled form selections)."""
 
@@ -138,9 +150,8 @@ class Cache:
 
     def load_inverse(self, schedule: Schedule) -> bool:
         """Install the stored outcome of the solve for t(λ) of ``schedule`` in this process; False when none."""
-        try:
-            solutions = loads_verbatim(self._inverse_path(schedule).read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        solutions = _read_pickle(self._inverse_path(schedule))
+        if solutions is _MISSING:
             return False
         remember_inverse(schedule.log_snr, solutions)
         return True
@@ -159,10 +170,8 @@ class Cache:
 
     def load_forms(self, functions: ScheduleFunctions) -> bool:
         """Install the stored form selection of ``functions`` in this process; False when none is stored."""
-        try:
-            # verbatim: re-running SymPy's evaluation on unpickling can be the costly step the selection's limit cut
-            forms = loads_verbatim(self._forms_path(functions).read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        forms = _read_pickle(self._forms_path(functions))
+        if forms is _MISSING:
             return False
         selection.remember_forms(functions, forms)
         return True
