@@ -171,6 +171,32 @@ def test_inverse_closed_form_or_newton(builtins):
             np.testing.assert_allclose(out, [sched.t_min, sched.t_max])
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_newton_inverse_converges_in_few_iterations_endpoints_included(builtins, backend):
+    # The safeguard once threw a converged point back to bisection (its last step, under an ulp, landed on the
+    # bracket end just moved to t), so most inverses ran all 60 iterations; quadratic convergence needs ~15.
+    newton = [name for name in builtin_names()
+              if not compile_schedule(builtins[name], "numpy").module.INVERSE_CLOSED_FORM]
+    assert newton, "no built-in uses the Newton inverse"
+    for name in newton:
+        sched = builtins[name]
+        module = codegen.load_python_module(codegen.module_source(schedule_functions(sched), backend), backend)
+        calls = []
+        evaluate = module.log_snr
+        module.log_snr = lambda t, evaluate=evaluate, calls=calls: calls.append(1) or evaluate(t)
+        lam = np.linspace(module.LOG_SNR_MIN, module.LOG_SNR_MAX, 201)
+        t = module.t_of_log_snr(lam if backend == "numpy" else torch.from_numpy(lam))
+        t = np.asarray(t if backend == "numpy" else t.numpy())
+        assert len(calls) <= 20, (name, len(calls))
+        # λ of the answer, at 30 digits from the schedule's own expression, is the target.
+        exact = sp.lambdify(T, sched.log_snr, "mpmath")
+        with mpmath.workdps(30):
+            back = np.array([float(exact(mpmath.mpf(float(x)))) for x in t])
+        slope = np.abs(np.asarray(compile_schedule(sched, "numpy").dlog_snr(t)))
+        # within a few ulps of t: |Δλ| ≤ |λ′| · 8 eps · t
+        assert np.all(np.abs(back - lam) <= slope * 8 * np.finfo(float).eps * t + 1e-12 * (1 + np.abs(lam))), name
+
+
 def test_torch_keeps_dtype_and_device(builtins):
     num = compile_schedule(builtins["vp-cosine"], "torch")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -39,6 +39,9 @@ SETTINGS = ["--target", "slow_model:D", "--nfe", "10", "--seed", ",".join(str(s)
 def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
     (folder / "slow_model.py").write_text(SLOW_MODEL)
+    # Slower still, for the test that must start a second process while the first sweep is running: a whole
+    # sweep of this one (32 s) outlasts a second `s2n` start-up even on a loaded machine.
+    (folder / "slower_model.py").write_text(SLOW_MODEL.replace("time.sleep(0.05)", "time.sleep(0.2)"))
     (folder / "c.toml").write_text("[sweep]\nedm = false\n")
     return folder
 
@@ -101,8 +104,8 @@ def _lines(out: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def _expected_ids(model_dir: Path, out: Path) -> set[str]:
-    cfg = sweep.load_config(model_dir / "c.toml", {"out": str(out), "target": "slow_model:D", "nfe": [10],
+def _expected_ids(model_dir: Path, out: Path, target: str = "slow_model:D") -> set[str]:
+    cfg = sweep.load_config(model_dir / "c.toml", {"out": str(out), "target": target, "nfe": [10],
                                                    "seeds": list(range(RUNS)), "schedules": ["vp-linear"],
                                                    "grids": ["uniform-t"], "samples": 64})
     return {r["run_id"] for r in sweep.expand(cfg)}
@@ -198,7 +201,7 @@ def test_two_sweeps_on_the_same_folder_never_double_rows(model_dir, tmp_path):
     """Started together on one --out: the second is refused while the first writes (one line, exit 2);
     run again afterwards it resumes. Either way every run has exactly one row."""
     out = tmp_path / "shared"
-    args = _sweep_args(model_dir, out, "--executor", "serial")
+    args = [a.replace("slow_model:D", "slower_model:D") for a in _sweep_args(model_dir, out, "--executor", "serial")]
     first = _start(args, model_dir, tmp_path / "first.log")
     try:
         deadline = time.monotonic() + 120
@@ -215,4 +218,4 @@ def test_two_sweeps_on_the_same_folder_never_double_rows(model_dir, tmp_path):
     again = subprocess.run(args, env=_env(model_dir), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     ids = [json.loads(line)["run_id"] for line in _lines(out)]
-    assert len(ids) == len(set(ids)) == RUNS and set(ids) == _expected_ids(model_dir, out)
+    assert len(ids) == len(set(ids)) == RUNS and set(ids) == _expected_ids(model_dir, out, "slower_model:D")

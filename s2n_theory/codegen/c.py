@@ -96,13 +96,17 @@ def c_source(forms: ExportForms, prefix: str = "s2n", header_name: str | None = 
     else:
         code = (
             f"s2n_real {prefix}_t_of_log_snr(s2n_real lam) {{\n{clamp}"
-            f"    s2n_real lo = S2N_C({forms.t_min!r}), hi = S2N_C({forms.t_max!r}), t = S2N_C(0.5) * (lo + hi);\n"
+            f"    s2n_real lo = S2N_C({forms.t_min!r}), hi = S2N_C({forms.t_max!r});\n"
+            # a target at an end of the range has its root at that end (see the Python module)
+            f"    s2n_real t = lam >= S2N_C({forms.log_snr_max!r}) ? lo : lam <= S2N_C({forms.log_snr_min!r}) ? hi"
+            f" : S2N_C(0.5) * (lo + hi);\n"
             f"    for (int k = 0; k < {NEWTON_ITERATIONS}; ++k) {{\n"
             f"        const s2n_real value = {prefix}_log_snr(t) - lam;\n"
             f"        if (value > 0) lo = t; else hi = t;\n"
             f"        s2n_real next = t - value / {prefix}_dlog_snr(t);\n"
-            f"        if (!(next > lo && next < hi)) next = S2N_C(0.5) * (lo + hi);\n"
-            f"        const int done = fabs(next - t) <= S2N_C(4.0) * S2N_EPS * fabs(t);\n"
+            f"        if (!(next >= lo && next <= hi)) next = S2N_C(0.5) * (lo + hi);\n"
+            f"        const int done = fabs(next - t) <= S2N_C(4.0) * S2N_EPS * fabs(t)\n"
+            f"                         || fabs(value) <= S2N_C(4.0) * S2N_EPS * (fabs(lam) + S2N_C(1.0));\n"
             f"        t = next;\n"
             f"        if (done) break;\n    }}\n{tclamp}}}"
         )

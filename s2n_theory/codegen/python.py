@@ -166,7 +166,9 @@ def t_of_log_snr(lam):
     target = _detach(differentiable)
     lo = target * 0.0 + T_MIN
     hi = target * 0.0 + T_MAX
-    t = 0.5 * (lo + hi)
+    # A target at an end of the range has its root at that end: start there (from inside, rounding pushes
+    # every Newton step past the end and the bisection gains one bit per iteration).
+    t = _where(target >= LOG_SNR_MAX, lo, _where(target <= LOG_SNR_MIN, hi, 0.5 * (lo + hi)))
     for _ in range(NEWTON_ITERATIONS):
         value = log_snr(t) - target
         above = value > 0  # lambda decreasing: the root lies to the right of t
@@ -174,9 +176,13 @@ def t_of_log_snr(lam):
         hi = _where(above, hi, t)
         step = value / dlog_snr(t)
         proposal = t - step
-        inside = (proposal > lo) & (proposal < hi)
+        # A bracket end is inside: at the root the step is below an ulp and lands on the end just moved to t.
+        inside = (proposal >= lo) & (proposal <= hi)
         new = _where(inside, proposal, 0.5 * (lo + hi))
-        moved = _abs(new - t) > 4.0 * _eps(t) * (_abs(t) + 1e-300)
+        # Done where the step is at rounding level, or lambda(t) meets the target to rounding (there the
+        # iterate may bounce between the floats around the root).
+        moved = (_abs(new - t) > 4.0 * _eps(t) * (_abs(t) + 1e-300)) & \
+            (_abs(value) > 4.0 * _eps(t) * (_abs(target) + 1.0))
         t = new
         if _any(moved) is False:
             break
