@@ -55,8 +55,9 @@ def short_budget(monkeypatch):
 
 
 def _in_process(*args: str) -> subprocess.CompletedProcess:
-    """``s2n ARGS`` through the same entry point as the installed script (``s2n_theory.cli:main``, with its
-    handler for user errors), in this process: output captured, the exit status read from SystemExit.
+    """``s2n ARGS`` through what the installed script runs (``s2n_theory.cli:main``, with its handler for user
+    errors; the script's ``program`` adds only the fast exit of ``verify``), in this process: output captured,
+    the exit status read from SystemExit.
 
     A new interpreter costs seconds of imports (torch, SymPy) per call, so tests of what a command prints and
     returns use this. Real programs (:func:`_process`) still run: `s2n verify` in the default selection, the

@@ -18,6 +18,18 @@ def test_verify_user_schedule_writes_json(tmp_path, s2n_process):
     assert "4 pass, 0 fail, 0 error, 0 skip" in proc.stdout
 
 
+def test_verify_process_keeps_its_status_and_output_through_the_fast_exit(s2n_process, capsys):
+    # `s2n verify` ends with os._exit after flushing (no interpreter teardown): the status and the one-line
+    # error still come out of the real process; SystemExit's codes map as the interpreter maps them.
+    proc = s2n_process("verify", "--level", "bogus")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: unknown level 'bogus' (choose quick or full)"]
+    from s2n_theory.cli import _exit_status
+
+    assert [_exit_status(SystemExit(code)) for code in (None, 0, 1, 2)] == [0, 0, 1, 2]
+    assert _exit_status(SystemExit("stopped")) == 1 and capsys.readouterr().err == "stopped\n"
+
+
 def test_verify_and_show_read_spec_files_like_export(tmp_path, run_s2n, s2n_both_ways):
     spec = tmp_path / "mine.toml"
     spec.write_text('name = "mine"\nalpha = "1/sqrt(1+t**2)"\nlambda = "5-12*t"\ndomain = [0.0, 1.0]\n')

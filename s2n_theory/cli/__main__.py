@@ -1,5 +1,5 @@
 """``python -m s2n_theory.cli``: the same entry point as the ``s2n`` script."""
 
-from . import main
+from . import program
 
-main()
+program()
