@@ -153,16 +153,24 @@ INPUTS = (T, S, *(_value_symbol(n, time) for time in (T, S) for n in VALUE_NAMES
 """Everything a numeric step's coefficients may depend on, in the order :func:`numeric_coefficients` lists them."""
 
 
-def numeric_form(expr: sp.Expr) -> sp.Expr:
-    """``expr`` (derived on :data:`VALUES`) with α, σ, λ, α′ and λ′ at t and s replaced by value symbols."""
+def value_symbols(time: sp.Symbol) -> tuple[sp.Symbol, ...]:
+    """The value symbols of :data:`VALUE_NAMES` at ``time`` (T or S), as :func:`numeric_form` writes them."""
+    return tuple(_value_symbol(name, time) for name in VALUE_NAMES)
+
+
+def numeric_form(expr: sp.Expr, extra: tuple[sp.Symbol, ...] = ()) -> sp.Expr:
+    """``expr`` (derived on :data:`VALUES`) with α, σ, λ, α′, σ′ and λ′ at t and s replaced by value symbols;
+    ``extra``: the other symbols it may keep (the checks' x₀ and ε)."""
     expr = sp.sympify(expr)
     for time in (T, S):
         alpha, sigma, lam = (VALUES.at(e, time) for e in (VALUES.alpha, VALUES.sigma, VALUES.log_snr))
-        expr = expr.subs({sp.Derivative(alpha, time): _value_symbol("f", time) * alpha,  # f = α′/α (F1)
-                          sp.Derivative(lam, time): _value_symbol("dlog_snr", time)})
+        f, dlam = _value_symbol("f", time), _value_symbol("dlog_snr", time)
+        # f = α′/α (F1), and σ′/σ = f − λ′/2 since λ = 2 log(α/σ)
+        expr = expr.subs({sp.Derivative(alpha, time): f * alpha, sp.Derivative(sigma, time): sigma * (f - dlam / 2),
+                          sp.Derivative(lam, time): dlam})
         expr = expr.subs({alpha: _value_symbol("alpha", time), sigma: _value_symbol("sigma", time),
                           lam: _value_symbol("log_snr", time)})
-    if expr.atoms(sp.core.function.AppliedUndef) or expr.free_symbols - set(INPUTS):
+    if expr.atoms(sp.core.function.AppliedUndef) or expr.free_symbols - {*INPUTS, *extra}:
         raise ValueError(f"a step coefficient depends on more than the schedule's values: {expr}")
     # 1 − e^{−z} for small z (fine grids) loses digits: SymPy's rewrite to expm1 keeps them.
     return optimize(expr, [expm1_opt])

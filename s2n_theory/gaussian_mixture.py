@@ -249,15 +249,24 @@ class GaussianMixture:
 
     def _scalar_coefficients(self, t: float, schedule: Any) -> tuple[float, float]:
         num = compile_schedule(schedule, "numpy")
-        key = (id(num.schedule), t)
-        hit = self._times.get(key)
+        hit = self._times.get((id(num.schedule), t))
         if hit is None or hit[0] is not num.schedule:
-            if len(self._times) > _MAX_CACHED_TIMES:
-                self._times.clear()
-            tt = np.float64(t)
-            hit = (num.schedule, float(num.alpha(tt)), float(num.sigma(tt)))
-            self._times[key] = hit
+            self.remember_times(schedule, [t])
+            hit = self._times[(id(num.schedule), t)]
         return hit[1], hit[2]
+
+    def remember_times(self, schedule: Any, times: Any) -> None:
+        """α and σ of every time of ``times`` (e.g. a sampler's grid) in one vectorised evaluation, kept for the
+        calls at those times that follow (one time per batch, as the samplers call): per time, a first call
+        otherwise evaluates them on its own."""
+        num = compile_schedule(schedule, "numpy")
+        tt = np.asarray(times.detach().cpu() if isinstance(times, torch.Tensor) else times, dtype=np.float64).ravel()
+        if len(self._times) + len(tt) > _MAX_CACHED_TIMES:
+            self._times.clear()
+        alphas = np.broadcast_to(num.alpha(tt), tt.shape).tolist()
+        sigmas = np.broadcast_to(num.sigma(tt), tt.shape).tolist()
+        for t, a, s in zip(tt.tolist(), alphas, sigmas, strict=True):
+            self._times[(id(num.schedule), t)] = (num.schedule, a, s)
 
     def _terms(self, ops: _NumpyOps | _TorchOps, p: dict[str, Any], alpha: Any, sigma: Any) -> tuple[Any, ...]:
         """(α μ_k, per-component constant of log N, the four coefficients of :func:`eigen_terms`, and

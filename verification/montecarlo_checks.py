@@ -257,7 +257,6 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
         # The reference's sorted projections and kernel mean are computed once for all the runs.
         sw_reference, mmd_reference = SlicedReference(reference), MMDReference(reference)
         start = _prior(mixture, schedule, schedule.t_max, n, seed=8)
-        denoiser = _oracle_denoiser(mixture, schedule)
         # The runs on one grid in lockstep (sample_runs: the same paths as one sample call per run, one denoiser
         # call per grid time for all of them).
         grids: dict[int, list[tuple[str, float]]] = {}
@@ -266,7 +265,8 @@ def check_m2(schedule: Schedule, level: str) -> Outcome:
         landed = {}
         for count, on_grid in grids.items():
             grid = time_grid(schedule, count, "uniform-lambda")
-            outs = sample_runs(denoiser, start, schedule, grid, on_grid, generator=21, denoise_final=False)
+            outs = sample_runs(grid_oracle(mixture, schedule, grid), start, schedule, grid, on_grid, generator=21,
+                               denoise_final=False)
             landed.update(zip(on_grid, (o.samples for o in outs), strict=True))
         for method, rho in runs:
             out = landed[method, rho]
@@ -295,7 +295,6 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
     runs = [(name, rho) for name, rho in solver_runs(RHOS) if SOLVERS[name].order == 1]
     tests = len(checkpoints) * len(runs)
     start = _prior(mixture, schedule, schedule.t_max, n, seed=31)
-    denoiser = _oracle_denoiser(mixture, schedule)
     worst_p, failed = 1.0, []
     # Every ρ of one solver in one batch (sample_rhos: the same paths as one run per ρ, one denoiser call per step).
     for method in dict.fromkeys(name for name, _ in runs):
@@ -309,7 +308,8 @@ def check_m3(schedule: Schedule, level: str) -> Outcome:
             if info["step"] + 1 in marks:
                 saved[info["step"] + 1] = info["x"][..., 0].clone()  # (ρ, paths)
 
-        sample_rhos(denoiser, start, schedule, g, method, rhos, generator=41, callback=keep, denoise_final=False)
+        sample_rhos(grid_oracle(mixture, schedule, g), start, schedule, g, method, rhos, generator=41, callback=keep,
+                    denoise_final=False)
         for k, paths in saved.items():
             t = float(g[k])
             marginal = mixture.marginal(t, schedule)
@@ -408,24 +408,10 @@ def ode_grid(schedule: Schedule, n: int) -> torch.Tensor:
 
 
 def grid_oracle(mixture: GaussianMixture, schedule: Schedule, grid: torch.Tensor):
-    """The exact denoiser x̂₀(x, t) of ``mixture`` for a solve on ``grid``: α and σ of every grid time computed at
-    once, so that a call (one grid time for the whole batch, as the engine makes them) is the oracle at (α, σ),
-    :meth:`GaussianMixture.x0_hat_at`; any other call goes through :meth:`GaussianMixture.x0_hat`. Half the cost
-    per call of the time-keyed oracle on times it has not met yet (most of the times of an order fit's grids)."""
-    num = compile_schedule(schedule, "numpy")
-    times = grid.detach().cpu().double().numpy()
-    at = dict(zip(times.tolist(), zip(np.broadcast_to(num.alpha(times), times.shape).tolist(),
-                                      np.broadcast_to(num.sigma(times), times.shape).tolist(), strict=True),
-                  strict=True))
-
-    def denoiser(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        first = float(t.reshape(-1)[0])
-        hit = at.get(first)
-        if hit is None or not bool(torch.all(t == first)):
-            return mixture.x0_hat(x, t, schedule)
-        return mixture.x0_hat_at(x, *hit)
-
-    return denoiser
+    """The exact denoiser of ``mixture`` for a solve on ``grid``, with α and σ of every grid time evaluated at once
+    (:meth:`GaussianMixture.remember_times`): most times of an order fit's grids are new to the oracle."""
+    mixture.remember_times(schedule, grid)
+    return _oracle_denoiser(mixture, schedule)
 
 
 @functools.lru_cache(maxsize=8)

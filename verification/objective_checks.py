@@ -27,7 +27,7 @@ import sympy as sp
 from scipy import stats
 
 from s2n_theory import forward, inference, objectives
-from s2n_theory.backward import VALUES
+from s2n_theory.backward import VALUE_NAMES, VALUES, numeric_form, value_symbols
 from s2n_theory.forward import X0, X
 from s2n_theory.gaussian_mixture import GaussianMixture
 from s2n_theory.numeric_schedule import NumericSchedule, compile_schedule
@@ -225,28 +225,19 @@ def _log_snr_range(schedule: Schedule) -> tuple[float, float]:
 # A recipe's pieces are derived once per process on backward.VALUES, where α, σ, λ and their derivatives are
 # inputs, and evaluated on the schedule's numeric values: no SymPy work per schedule (the derivation is the same
 # objectives.target/conversion, and a recipe text means the same names, on every schedule).
-_VALUE_SYMBOLS = sp.symbols("alpha_v sigma_v logsnr_v f_v dlogsnr_v", real=True)
-VALUE_ARGS = (T, *_VALUE_SYMBOLS)
-"""The inputs of a recipe's numeric pieces: t, α, σ, λ, f = α′/α and λ′ at t (:func:`schedule_values`)."""
+VALUE_ARGS = (T, *value_symbols(T))
+"""The inputs of a recipe's numeric pieces: t, then α, σ, λ, f = α′/α and λ′ at t, in the value symbols of
+:func:`~s2n_theory.backward.numeric_form` (:func:`schedule_values`)."""
 
 
 def schedule_values(num: NumericSchedule, t: np.ndarray) -> tuple[np.ndarray, ...]:
     """(t, α, σ, λ, f, λ′) at the times ``t``: the arguments of every piece of :func:`prepare_recipe`."""
-    return (t, *(np.broadcast_to(getattr(num, name)(t), t.shape) for name in ("alpha", "sigma", "log_snr", "f",
-                                                                               "dlog_snr")))
+    return (t, *(np.broadcast_to(getattr(num, name)(t), t.shape) for name in VALUE_NAMES))
 
 
 def _in_values(expr: sp.Expr) -> sp.Expr:
-    """``expr`` (derived on :data:`~s2n_theory.backward.VALUES`) in the value symbols: α′ = f α, and
-    σ′ = σ (f − λ′/2) since λ = 2 log(α/σ)."""
-    alpha, sigma, lam = VALUES.alpha, VALUES.sigma, VALUES.log_snr
-    a, s, l_, f, dl = _VALUE_SYMBOLS
-    expr = sp.sympify(expr).subs({sp.Derivative(alpha, T): f * alpha, sp.Derivative(sigma, T): sigma * (f - dl / 2),
-                                  sp.Derivative(lam, T): dl})
-    expr = expr.subs({alpha: a, sigma: s, lam: l_})
-    if expr.atoms(sp.core.function.AppliedUndef) or expr.free_symbols - {*VALUE_ARGS, X0, EPS}:
-        raise ValueError(f"a recipe piece depends on more than the schedule's values: {expr}")
-    return expr
+    """``expr`` (derived on :data:`~s2n_theory.backward.VALUES`) in the value symbols, keeping x₀ and ε."""
+    return numeric_form(expr, (X0, EPS))
 
 
 @functools.lru_cache(maxsize=64)
