@@ -25,6 +25,7 @@ A batch at one time (a scalar ``t``, or a CPU/numpy array of equal times: what t
 pass) is evaluated with α and σ as scalars, and the per-component terms (α μ_k, the log-normaliser,
 the coefficients of :func:`eigen_terms`) are computed once per (α, σ) and reused: a sampler calls
 the oracle once per step, so this per-call work, not the arithmetic on the batch, dominated.
+:meth:`GaussianMixture.remember_times` evaluates them for a whole grid of times at once.
 """
 
 from __future__ import annotations
@@ -183,8 +184,9 @@ class GaussianMixture:
         self._log_weights = np.log(np.where(self.weights > 0, self.weights, 1.0)) + np.where(
             self.weights > 0, 0.0, -np.inf)
         self._cache: dict[Any, dict[str, Any]] = {}
-        self._times: dict[tuple, tuple] = {}  # (schedule, t) -> (schedule, α, σ)
+        self._times: dict[tuple, tuple] = {}  # (id of the schedule as passed, t) -> (that schedule, α, σ)
         self._scalar_terms: dict[tuple, tuple] = {}  # (backend, α, σ) -> terms of _components
+        self._rows: dict[tuple, tuple] = {}  # (α, σ) of a remembered time -> (its _TermBlock, row)
 
     # ------------------------------------------------------------------ helpers
     def __repr__(self) -> str:
@@ -248,25 +250,31 @@ class GaussianMixture:
         return ops, num.alpha(tt), num.sigma(tt)
 
     def _scalar_coefficients(self, t: float, schedule: Any) -> tuple[float, float]:
-        num = compile_schedule(schedule, "numpy")
-        hit = self._times.get((id(num.schedule), t))
-        if hit is None or hit[0] is not num.schedule:
+        # Keyed by the schedule object the caller passes (kept in the entry, so a recycled id never matches).
+        hit = self._times.get((id(schedule), t))
+        if hit is None or hit[0] is not schedule:
             self.remember_times(schedule, [t])
-            hit = self._times[(id(num.schedule), t)]
+            hit = self._times[(id(schedule), t)]
         return hit[1], hit[2]
 
     def remember_times(self, schedule: Any, times: Any) -> None:
-        """α and σ of every time of ``times`` (e.g. a sampler's grid) in one vectorised evaluation, kept for the
-        calls at those times that follow (one time per batch, as the samplers call): per time, a first call
-        otherwise evaluates them on its own."""
+        """α and σ of every time of ``times`` (e.g. a sampler's grid) in one vectorised evaluation, with the
+        per-component terms of each, kept for the calls at those times that follow (one time per batch, as the
+        samplers call): per time, a first call otherwise evaluates them on its own, which cost more than the
+        arithmetic on a small batch."""
         num = compile_schedule(schedule, "numpy")
         tt = np.asarray(times.detach().cpu() if isinstance(times, torch.Tensor) else times, dtype=np.float64).ravel()
         if len(self._times) + len(tt) > _MAX_CACHED_TIMES:
             self._times.clear()
-        alphas = np.broadcast_to(num.alpha(tt), tt.shape).tolist()
-        sigmas = np.broadcast_to(num.sigma(tt), tt.shape).tolist()
-        for t, a, s in zip(tt.tolist(), alphas, sigmas, strict=True):
-            self._times[(id(num.schedule), t)] = (num.schedule, a, s)
+            self._rows.clear()
+        alphas = np.broadcast_to(num.alpha(tt), tt.shape).astype(np.float64)
+        sigmas = np.broadcast_to(num.sigma(tt), tt.shape).astype(np.float64)
+        # The same formulas as a single time's, on arrays: every entry equals that time's own evaluation.
+        ops = _NumpyOps(alphas)
+        block = _TermBlock(eigen_terms, self._terms(ops, self._params(ops), alphas, sigmas))
+        for row, (t, a, s) in enumerate(zip(tt.tolist(), alphas.tolist(), sigmas.tolist(), strict=True)):
+            self._times[(id(schedule), t)] = (schedule, a, s)
+            self._rows[(a, s)] = (block, row)
 
     def _terms(self, ops: _NumpyOps | _TorchOps, p: dict[str, Any], alpha: Any, sigma: Any) -> tuple[Any, ...]:
         """(α μ_k, per-component constant of log N, the four coefficients of :func:`eigen_terms`, and
@@ -281,6 +289,11 @@ class GaussianMixture:
             if scalar else None
         if key is not None and key in self._scalar_terms:
             return self._scalar_terms[key]
+        remembered = self._rows.get((key[4], key[5])) if scalar else None
+        if remembered is not None and remembered[0].formula is eigen_terms:
+            terms = remembered[0].row(ops, remembered[1])
+            self._store_scalar_terms(key, terms)
+            return terms
         if scalar:
             a, s, ev = np.float64(alpha), np.float64(sigma), self._eigvals
             mu_a, log_w = a * self.means, self._log_weights
@@ -296,10 +309,13 @@ class GaussianMixture:
         terms = (mu_a, const, *coef, offset)
         if scalar:
             terms = tuple(ops.asarray(v) for v in terms)
-            if len(self._scalar_terms) > _MAX_CACHED_TIMES:
-                self._scalar_terms.clear()
-            self._scalar_terms[key] = terms
+            self._store_scalar_terms(key, terms)
         return terms
+
+    def _store_scalar_terms(self, key: tuple, terms: tuple) -> None:
+        if len(self._scalar_terms) > _MAX_CACHED_TIMES:
+            self._scalar_terms.clear()
+        self._scalar_terms[key] = terms
 
     def _components(self, x: Any, alpha: Any, sigma: Any) -> dict[str, Any]:
         """Per-component quantities at (x, α, σ); x (..., d), α and σ scalars or broadcast to x.shape[:-1].
@@ -454,6 +470,23 @@ class GaussianMixture:
         return p["mu"][comp] + scaled
 
 
+class _TermBlock:
+    """The per-component terms of :meth:`GaussianMixture._terms` at many (α, σ) at once (float64 numpy, leading
+    axis over the times), converted once per backend, dtype and device; ``formula`` is the :func:`eigen_terms`
+    they were computed with (a replaced one is never served)."""
+
+    def __init__(self, formula: Any, terms: tuple[np.ndarray, ...]):
+        self.formula, self.terms = formula, terms
+        self._converted: dict[tuple, tuple] = {}
+
+    def row(self, ops: _NumpyOps | _TorchOps, index: int) -> tuple[Any, ...]:
+        key = (ops.name, ops.dtype, getattr(ops, "device", None))
+        converted = self._converted.get(key)
+        if converted is None:
+            converted = self._converted[key] = tuple(ops.asarray(v) for v in self.terms)
+        return tuple(v[index] for v in converted)
+
+
 _MAX_CACHED_TIMES = 4096
 """Times (and (α, σ) pairs) remembered per mixture; a sampler's grid has at most a few thousand."""
 
@@ -470,14 +503,14 @@ def _common_time(t: Any) -> float | None:
     if _is_scalar(t):
         return float(t)
     if isinstance(t, torch.Tensor):
-        if t.device.type != "cpu" or t.numel() == 0 or not t.is_floating_point():
+        if not t.is_cpu or t.numel() == 0 or not t.is_floating_point():
             return None
-        first = t.detach().reshape(-1)[0]
-        return float(first) if bool(torch.all(t == first)) else None
-    if isinstance(t, np.ndarray) and t.size and np.issubdtype(t.dtype, np.floating):
-        first = t.flat[0]
-        if np.all(t == first):
-            return float(first)
+        # numpy shares the memory and compares a batch faster than torch (bfloat16 has no numpy type: a copy)
+        t = (t.detach() if t.dtype != torch.bfloat16 else t.detach().double()).numpy()
+    if isinstance(t, np.ndarray) and t.size and t.dtype.kind == "f":
+        flat = t.reshape(-1)
+        if (flat == flat[0]).all():
+            return float(flat[0])
     return None
 
 

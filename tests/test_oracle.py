@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from s2n_theory import inference
+from s2n_theory import gaussian_mixture, inference
 from s2n_theory.gaussian_mixture import GaussianMixture, OracleError
 from s2n_theory.numeric_schedule import compile_schedule
 from s2n_theory.schedule_spec import get_schedule
@@ -258,3 +258,38 @@ def test_one_time_batch_path_equals_the_per_sample_path() -> None:
     schedule = SCHEDULES["vdm"]
     np.testing.assert_allclose(gm.x0_hat(x, t, schedule)[1:], gm.x0_hat(x, varied, schedule)[1:], rtol=1e-12)
     np.testing.assert_allclose(gm.x0_hat(x, t, schedule), gm.x0_hat(x, 0.45, schedule), rtol=1e-15)
+
+
+@pytest.mark.parametrize("covs", [[[0.5, 0.2], [0.1, 0.3]], [[[0.5, 0.2], [0.2, 0.3]], [[0.1, 0.0], [0.0, 0.4]]]],
+                         ids=["diagonal", "full"])
+def test_remembered_grid_gives_the_values_of_a_fresh_mixture(covs) -> None:
+    # A grid's α, σ and per-component terms are computed at once (remember_times); each call at a grid time must
+    # return what a mixture that never saw the grid computes for that time alone, in every backend and dtype.
+    args = ([0.4, 0.6], [[-1.0, 0.5], [1.0, -0.5]], covs)
+    schedule = SCHEDULES["vdm"]
+    grid = torch.linspace(0.9, 0.05, 17, dtype=torch.float64)
+    remembered = GaussianMixture(*args)
+    remembered.remember_times(schedule, grid)
+    x = np.random.default_rng(4).normal(size=(5, 2))
+    for t in grid.tolist()[::3]:
+        for like in (x, torch.tensor(x), torch.tensor(x, dtype=torch.float32)):
+            times = torch.full((5,), t, dtype=like.dtype) if isinstance(like, torch.Tensor) else t
+            for method in ("x0_hat", "eps_hat", "score", "log_prob"):
+                got = getattr(remembered, method)(like, times, schedule)
+                want = getattr(GaussianMixture(*args), method)(like, times, schedule)
+                assert type(got) is type(want) and got.dtype == want.dtype
+                np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_remembered_grid_is_not_served_after_the_formula_changes(monkeypatch) -> None:
+    gm = GaussianMixture([1.0], [[0.5]], [0.2])
+    schedule = SCHEDULES["vp-linear"]
+    grid = torch.linspace(0.8, 0.1, 5, dtype=torch.float64)
+    gm.remember_times(schedule, grid)
+    x = torch.linspace(-1.0, 1.0, 4, dtype=torch.float64)[:, None]
+    t = torch.full((4,), float(grid[2]), dtype=torch.float64)
+    right = gm.x0_hat(x, t, schedule)
+    original = gaussian_mixture.eigen_terms
+    monkeypatch.setattr(gaussian_mixture, "eigen_terms",
+                        lambda z, a, s, ev: tuple(2 * v for v in original(z, a, s, ev)))
+    assert not torch.allclose(gm.x0_hat(x, t, schedule), right)
