@@ -21,6 +21,8 @@ import torch
 from scipy import special
 from sympy.printing.pytorch import TorchPrinter
 
+from . import symbolic_memo
+
 NUMERIC_BACKENDS = ("numpy", "torch", "jax")
 """Array libraries the package computes in (jax only for exported schedule code)."""
 
@@ -101,11 +103,14 @@ _NUMPY_MODULES = [{"erf": special.erf, "erfc": special.erfc}, "numpy"]
 
 
 def _lambdify(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str) -> Callable[..., Any]:
+    """``expr`` with its constants folded (:func:`fold_constants`), compiled; stored by the symbolic memo."""
     if backend == "numpy":
-        return sp.lambdify(list(args), expr, modules=_NUMPY_MODULES, cse=True)
+        return symbolic_memo.lambdify(list(args), expr, _NUMPY_MODULES, label="numpy+scipy-erf, folded", cse=True,
+                                      prepare=fold_constants)
     printer = _TorchPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
                              "user_functions": {}})
-    return sp.lambdify(list(args), expr, modules="torch", printer=printer, cse=True)
+    return symbolic_memo.lambdify(list(args), expr, "torch", label="torch+s2n-printer, folded", printer=printer,
+                                  cse=True, prepare=fold_constants)
 
 
 def _float_array(value: Any) -> np.ndarray:
@@ -125,8 +130,7 @@ def compile_expression(args: Sequence[sp.Symbol], expr: sp.Expr, backend: str = 
     """
     if backend not in EXPRESSION_BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(EXPRESSION_BACKENDS)}")
-    folded = fold_constants(sp.sympify(expr))
-    compiled = _lambdify(args, folded, backend)
+    compiled = _lambdify(args, sp.sympify(expr), backend)
 
     if backend == "numpy":
 

@@ -31,7 +31,7 @@ import sympy as sp
 import torch
 from sympy.codegen.rewriting import expm1_opt, optimize
 
-from . import forward
+from . import forward, symbolic_memo
 from .arrays import append_dims, backend_of, compile_expression
 from .arrays import like as like_array
 from .numeric_schedule import compile_schedule
@@ -162,6 +162,10 @@ def numeric_form(expr: sp.Expr, extra: tuple[sp.Symbol, ...] = ()) -> sp.Expr:
     """``expr`` (derived on :data:`VALUES`) with α, σ, λ, α′, σ′ and λ′ at t and s replaced by value symbols;
     ``extra``: the other symbols it may keep (the checks' x₀ and ε)."""
     expr = sp.sympify(expr)
+    return symbolic_memo.derived("backward.numeric_form", (expr, tuple(extra)), lambda: _numeric_form(expr, extra))
+
+
+def _numeric_form(expr: sp.Expr, extra: tuple[sp.Symbol, ...]) -> sp.Expr:
     for time in (T, S):
         alpha, sigma, lam = (VALUES.at(e, time) for e in (VALUES.alpha, VALUES.sigma, VALUES.log_snr))
         f, dlam = _value_symbol("f", time), _value_symbol("dlog_snr", time)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
+from . import symbolic_memo
 from .backward import RHO
 
 H = sp.Symbol("h", positive=True)
@@ -117,6 +118,11 @@ def nodes(order: int, ratios: Sequence[sp.Expr] | None = None, corrector: bool =
 
 def lagrange_coefficients(points: Sequence[sp.Expr]) -> list[list[sp.Expr]]:
     """L[i][j]: the coefficient of u^j in the Lagrange basis polynomial of node i."""
+    rows = symbolic_memo.derived("multistep.lagrange_coefficients", tuple(points), lambda: _lagrange_rows(points))
+    return [list(row) for row in rows]
+
+
+def _lagrange_rows(points: Sequence[sp.Expr]) -> tuple[tuple[sp.Expr, ...], ...]:
     rows = []
     for i, ui in enumerate(points):
         basis = sp.Integer(1)
@@ -124,8 +130,8 @@ def lagrange_coefficients(points: Sequence[sp.Expr]) -> list[list[sp.Expr]]:
             if m != i:
                 basis *= (U - um) / (ui - um)
         poly = sp.Poly(sp.expand(basis), U)
-        rows.append([sp.factor(poly.coeff_monomial(U**j)) for j in range(len(points))])
-    return rows
+        rows.append(tuple(sp.factor(poly.coeff_monomial(U**j)) for j in range(len(points))))
+    return tuple(rows)
 
 
 def weights(points: Sequence[sp.Expr], midpoint: bool = False) -> list[sp.Expr]:

@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from s2n_theory import backward, forward, inference
+from s2n_theory import backward, forward, inference, symbolic_memo
 from s2n_theory.backward import DELTA, GAMMA, RHO, RHO_T
 from s2n_theory.forward import MU, X0, V, X
 from s2n_theory.gaussian_mixture import GaussianMixture
@@ -180,7 +180,8 @@ def check_b3_numeric(schedule: Schedule, level: str) -> Outcome:
     x, x0, xi = rng.standard_normal((3, n, 2))
     worst = 0.0
     # Derived and compiled once: ρ is an argument of the compiled coefficients.
-    funcs = [sp.lambdify([T, S, RHO], c, modules="mpmath") for c in backward.exact_step_coefficients(schedule, RHO)]
+    funcs = [symbolic_memo.lambdify([T, S, RHO], c, "mpmath")
+             for c in backward.exact_step_coefficients(schedule, RHO)]
     for rho in (0.0, 0.6, 1.0, 1.7):
         c = np.array([[float(fn(ti, si, rho)) for fn in funcs] for ti, si in zip(t, s, strict=True)])
         expected = c[:, :1] * x + c[:, 1:2] * x0 + c[:, 2:3] * xi

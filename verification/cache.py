@@ -9,7 +9,9 @@ What is cached, and why it is safe:
   within its 4 s limit: sub-VP's never ends), keyed by λ's expression and the code fingerprint;
 * the codegen form selection of each concrete schedule (the 50-digit measurement that
   picks the stable forms, 0.3–6 s per schedule) with the text of its numpy and torch modules,
-  keyed by every expression of the record and the code fingerprint.
+  keyed by every expression of the record and the code fingerprint;
+* the symbolic memo (:mod:`s2n_theory.symbolic_memo`): the derivations and compiled source the
+  numeric checks start from, keyed by their input expressions, in a folder of the code fingerprint.
 
 The code fingerprint is a hash of the package version, the versions of SymPy, mpmath, NumPy,
 SciPy and torch, and the source of every module of ``s2n_theory`` and of the verification
@@ -34,6 +36,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -181,6 +184,37 @@ class Cache:
         for backend in MODULE_BACKENDS:
             codegen.module_source(functions, backend)
         _write_atomic(self._forms_path(functions), pickle.dumps(selection.export_forms(functions)))
+
+    # -- the symbolic memo ---------------------------------------------------------------------------------------
+    def _memo_dir(self) -> Path:
+        return self.root / "memo" / _hash("memo")[:32]
+
+    def load_memo(self) -> dict[str, Any]:
+        """The entries of :mod:`s2n_theory.symbolic_memo` stored by earlier runs of this code (each worker stores its
+        own file; several are merged into one here). Folders of other code fingerprints are removed."""
+        folder = self._memo_dir()
+        if folder.parent.is_dir():
+            for other in folder.parent.iterdir():
+                if other != folder:
+                    shutil.rmtree(other, ignore_errors=True)
+        files = sorted(folder.glob("*.pickle")) if folder.is_dir() else []
+        entries: dict[str, Any] = {}
+        for path in files:
+            stored = _read_pickle(path)
+            if isinstance(stored, dict):
+                entries.update(stored)
+        if len(files) > 1:
+            merged = folder / "merged.pickle"
+            _write_atomic(merged, pickle.dumps(entries))
+            for path in files:
+                if path != merged:
+                    path.unlink(missing_ok=True)
+        return entries
+
+    def save_memo(self, entries: dict[str, Any]) -> None:
+        """Store the memo entries one process computed (a file of its own: workers never write the same file)."""
+        if entries:
+            _write_atomic(self._memo_dir() / f"{os.getpid()}-{uuid.uuid4().hex}.pickle", pickle.dumps(entries))
 
     # -- housekeeping --------------------------------------------------------------------------------------------
     def timings(self) -> dict[str, list[float]]:

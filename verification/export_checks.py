@@ -17,9 +17,8 @@ from collections.abc import Callable
 
 import mpmath
 import numpy as np
-import sympy as sp
 
-from s2n_theory import codegen
+from s2n_theory import codegen, symbolic_memo
 from s2n_theory.numeric_schedule import schedule_functions
 from s2n_theory.schedule import Schedule
 from s2n_theory.symbols import S, T
@@ -38,7 +37,7 @@ def _mp(schedule: Schedule, name: str) -> Callable[..., mpmath.mpf]:
     if name not in per:
         expr = getattr(schedule_functions(schedule), name)
         args = [T, S] if name in codegen.TWO_ARG else [T]
-        per[name] = sp.lambdify(args, expr, modules="mpmath")
+        per[name] = symbolic_memo.lambdify(args, expr, "mpmath")
     return per[name]
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from s2n_theory import backward, multistep
+from s2n_theory import backward, multistep, symbolic_memo
 from s2n_theory.backward import RHO
 from s2n_theory.forward import X
 from s2n_theory.gaussian_mixture import GaussianMixture
@@ -209,8 +209,8 @@ def _symbolic_weights(order: int, corrector: bool, midpoint: bool) -> tuple[sp.E
 @functools.lru_cache(maxsize=32)
 def _mp_weight_function(order: int, corrector: bool, midpoint: bool):
     """The symbolic weights compiled for mpmath (arbitrary precision), as a function of z and the ratios."""
-    return sp.lambdify([Z, *multistep.ratio_symbols(order - 1)], list(_symbolic_weights(order, corrector, midpoint)),
-                       modules="mpmath")
+    return symbolic_memo.lambdify([Z, *multistep.ratio_symbols(order - 1)],
+                                  list(_symbolic_weights(order, corrector, midpoint)), "mpmath")
 
 
 def _mp_weights(order: int, z: float, ratios: list[float], corrector: bool, midpoint: bool) -> list[mpmath.mpf]:

@@ -26,7 +26,7 @@ import numpy as np
 import sympy as sp
 from scipy import stats
 
-from s2n_theory import forward, inference, objectives
+from s2n_theory import forward, inference, objectives, symbolic_memo
 from s2n_theory.backward import VALUE_NAMES, VALUES, numeric_form, value_symbols
 from s2n_theory.forward import X0, X
 from s2n_theory.gaussian_mixture import GaussianMixture
@@ -243,7 +243,7 @@ def _in_values(expr: sp.Expr) -> sp.Expr:
 @functools.lru_cache(maxsize=64)
 def _text_values(text: str | sp.Expr, where: str) -> Callable:
     """A time density or weight (text, or an expression in t) as a numpy function of :data:`VALUE_ARGS`."""
-    return sp.lambdify(VALUE_ARGS, _in_values(objectives.recipe_expression(text, VALUES, where)), modules="numpy")
+    return symbolic_memo.lambdify(VALUE_ARGS, _in_values(objectives.recipe_expression(text, VALUES, where)), "numpy")
 
 
 @functools.lru_cache(maxsize=32)
@@ -253,8 +253,8 @@ def _prediction_values(conversion: Callable, target: Callable, prediction: str,
     part of the key, so a replaced one (the injected-error tests) is never served stale."""
     a, b = (_in_values(e) for e in conversion(prediction, VALUES, sigma_data))
     h = _in_values(target(prediction, VALUES, sigma_data))
-    return (sp.lambdify(VALUE_ARGS, a, modules="numpy"), sp.lambdify(VALUE_ARGS, b, modules="numpy"),
-            sp.lambdify([*VALUE_ARGS, X0, EPS], h, modules="numpy"))
+    return (symbolic_memo.lambdify(VALUE_ARGS, a, "numpy"), symbolic_memo.lambdify(VALUE_ARGS, b, "numpy"),
+            symbolic_memo.lambdify([*VALUE_ARGS, X0, EPS], h, "numpy"))
 
 
 @dataclass

@@ -8,7 +8,8 @@ the output of ``-j 8`` is row for row the output of ``-j 1``; only the timings d
 
 No work done twice: the tasks of one schedule stay in one worker as long as every worker
 has work (:class:`_Dispatcher`), so a schedule's derivations, compiled code and SymPy's
-caches are built once and serve all its checks. A concrete schedule's codegen form selection
+caches are built once and serve all its checks; the symbolic work that numeric checks start from is shared
+between runs through :mod:`s2n_theory.symbolic_memo`. A concrete schedule's codegen form selection
 (the costly part of compiling it) is made once, by the first worker that needs it, and stored
 in the cache (:mod:`.cache`); a worker that later helps with that schedule loads it instead
 of measuring again. Symbolic results come from the cache when the same code already proved them.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +28,7 @@ from typing import Any
 
 import torch
 
+from s2n_theory import symbolic_memo
 from s2n_theory.numeric_schedule import schedule_functions
 from s2n_theory.schedule import Schedule
 
@@ -57,6 +60,20 @@ def _init_worker(state: dict[str, Any]) -> None:
     _STATE.clear()
     _STATE.update(state)
     _FORMS_LOADED.clear()
+    if state.get("memo") is not None:
+        symbolic_memo.activate(state["memo"])
+
+
+def _store_memo() -> None:
+    """Store what this process added to the symbolic memo (the next run's workers start from it), and stop it."""
+    cache: Cache | None = _STATE.get("cache")
+    try:
+        if cache is not None and symbolic_memo.is_active():
+            cache.save_memo(symbolic_memo.new_entries())
+    except (OSError, pickle.PicklingError):  # a full disk costs the next run time, never this run's results
+        pass
+    finally:
+        symbolic_memo.deactivate()
 
 
 def _load_forms(index: int) -> None:
@@ -198,7 +215,9 @@ def run_tasks(
     """Every check on every schedule; results in serial order (check by check, each on every schedule)."""
     order = [(c, s) for c in range(len(checks)) for s in range(len(schedules))]
     total = len(order)
-    state = {"checks": list(checks), "schedules": list(schedules), "level": level, "cache": cache}
+    # The symbolic memo's stored entries, loaded once here: the workers inherit them.
+    state = {"checks": list(checks), "schedules": list(schedules), "level": level, "cache": cache,
+             "memo": cache.load_memo() if cache is not None else None}
     results: list[CheckResult | None] = [None] * total
     position = {task: i for i, task in enumerate(order)}
     emitted = 0
@@ -241,6 +260,7 @@ def run_tasks(
             for done, task in enumerate(to_run, start=done_before + 1):
                 finish(task, _run_task(*task), done)
         finally:
+            _store_memo()
             _STATE.clear()
             _STATE.update(saved)
     elif to_run:
@@ -268,6 +288,7 @@ def _worker_main(connection: Connection, state: dict[str, Any]) -> None:
         except (EOFError, OSError):
             return
         if task is None:
+            _store_memo()
             return
         try:
             outcome: Any = _run_task(*task)
