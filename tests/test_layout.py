@@ -17,7 +17,8 @@ PACKAGE_DIRS = {"s2n_theory": ROOT / "s2n_theory", "s2n_theory.verification": RO
 
 LAYERS = [
     # foundations: know nothing about schedules or the theory
-    {"errors", "symbols", "arrays", "time_limit", "expressions", "quadrature", "codegen", "files", "plotting"},
+    {"errors", "symbols", "arrays", "time_limit", "expressions", "quadrature", "codegen", "files", "plotting",
+     "symbolic_memo"},
     # schedules
     {"schedule", "builtin_schedules", "schedule_spec"},
     # the theory's derivations (and the one place a schedule becomes numbers)

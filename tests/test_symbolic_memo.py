@@ -70,11 +70,13 @@ def test_mpmath_function_rebuilt_from_source_gives_the_same_values(memo) -> None
 
 def test_a_second_cached_run_derives_nothing_again_and_a_run_without_cache_does(tmp_path, monkeypatch) -> None:
     cache = Cache(tmp_path)
+    # As in a new process: none of this process's compiled step coefficients (earlier tests may have made them).
+    backward.numeric_coefficients.cache_clear()
+    backward._numeric_forms.cache_clear()
     first = suite.run(["B3"], ["vp-linear"], cache=cache, jobs=1)
     assert not symbolic_memo.is_active()  # the run stopped it
     assert len(cache.load_memo()) > 0
     monkeypatch.setattr(backward, "_numeric_form", lambda *a: pytest.fail("derived again"))
-    # A new process would hold none of this process's compiled functions.
     backward.numeric_coefficients.cache_clear()
     backward._numeric_forms.cache_clear()
     again = suite.run(["B3"], ["vp-linear"], cache=cache, jobs=1)
