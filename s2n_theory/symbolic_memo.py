@@ -8,7 +8,7 @@ in a second run of unchanged code it was a fifth of each worker's time.
 While the memo is *active* (``s2n verify`` with its cache: the runner loads the stored entries
 before its workers start, and each worker stores what it computed when it ends),
 :func:`derived` and :func:`lambdify` return the stored result of an input that is the same
-expression, compared exactly (by its pickle). Inactive (library use, tests, ``suite.run`` without
+expression, compared exactly (the same text as ``srepr``'s). Inactive (library use, tests, ``suite.run`` without
 a cache) they compute every time, as if this module did not exist; an injected error
 (a monkeypatched derivation) therefore never meets a stored result. The stored entries live
 in a folder of the code fingerprint (:mod:`verification.cache`): any edit starts afresh.
@@ -23,11 +23,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import linecache
-import pickle
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 Value = TypeVar("Value")
 
@@ -65,10 +65,43 @@ def new_entries() -> dict[str, Any]:
     return dict(_NEW)
 
 
+def _node_text(expr: sp.Basic, seen: dict[sp.Basic, str]) -> str:
+    """An exact text of ``expr``, the same in every process: its class (module and name) and, recursively, its
+    arguments; a symbol with its sorted assumptions, an undefined function with its own, any other atom by
+    ``srepr``. (``srepr`` of a whole expression is the same text but took milliseconds; a pickle differs between
+    processes: SymPy's assumption dictionaries are filled in hash order.)"""
+    text = seen.get(expr)
+    if text is not None:
+        return text
+    kind = type(expr)
+    if isinstance(expr, sp.Dummy):
+        text = f"Dummy({expr.name!r},{expr.dummy_index},{sorted(expr.assumptions0.items())})"
+    elif isinstance(expr, sp.Symbol):
+        text = f"{kind.__name__}({expr.name!r},{sorted(expr.assumptions0.items())})"
+    elif expr.is_Atom:
+        text = sp.srepr(expr)
+    else:
+        if isinstance(expr, AppliedUndef):
+            head = f"Function({kind.__name__!r},{sorted(getattr(kind, '_kwargs', {}).items())})"
+        else:
+            head = f"{kind.__module__}.{kind.__qualname__}"
+        text = head + "(" + ",".join(_node_text(a, seen) for a in expr.args) + ")"
+    seen[expr] = text
+    return text
+
+
+def _text(part: Any, seen: dict[sp.Basic, str]) -> str:
+    if isinstance(part, sp.Basic):
+        return _node_text(part, seen)
+    if isinstance(part, (list, tuple)):
+        return "(" + ",".join(_text(p, seen) for p in part) + ")"
+    if isinstance(part, (str, int, float, bool)) or part is None:
+        return repr(part)
+    raise TypeError(f"cannot key the symbolic memo by a {type(part).__name__}")
+
+
 def _key(kind: str, inputs: Sequence[Any]) -> str:
-    # The pickle of the inputs rebuilds them exactly (SymPy's assumptions included), so unequal inputs never share a
-    # key; it is some 40 times faster to make than srepr. (Equal inputs pickled differently only miss the memo.)
-    return hashlib.sha256(pickle.dumps((kind, tuple(inputs)), protocol=4)).hexdigest()
+    return hashlib.sha256(f"{kind}\x1f{_text(tuple(inputs), {})}".encode()).hexdigest()
 
 
 def derived(kind: str, inputs: Sequence[Any], compute: Callable[[], Value]) -> Value:
