@@ -26,6 +26,7 @@ the statistic as residual (larger is worse) and its threshold as tolerance:
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -428,6 +429,25 @@ def ode_reference(schedule: Schedule, level: str) -> tuple[torch.Tensor, torch.T
     return start, end
 
 
+def ode_solves(schedule: Schedule, level: str, counts: dict[str, Sequence[int]]) -> dict[tuple[str, int], torch.Tensor]:
+    """x at t_min of each ODE solve (ρ = 0) of ``counts`` (solver → step counts) from :func:`ode_reference`'s
+    starting points, keyed (solver, n). The solves on one grid run in lockstep (:func:`sample_runs`: each equals its
+    own ``sample`` call to round-off), so a grid time costs one denoiser call for all of them."""
+    start, _ = ode_reference(schedule, level)
+    by_count: dict[int, list[str]] = {}
+    for method, steps in counts.items():
+        for n in steps:
+            by_count.setdefault(n, []).append(method)
+    mixture = mixture_2d()
+    landed = {}
+    for n, methods in by_count.items():
+        grid = ode_grid(schedule, n)
+        outs = sample_runs(grid_oracle(mixture, schedule, grid), start, schedule, grid,
+                           [(method, 0.0) for method in methods], denoise_final=False)
+        landed.update({(method, n): out.samples for method, out in zip(methods, outs, strict=True)})
+    return landed
+
+
 def _ode_counts(order: int, level: str) -> tuple[int, ...]:
     table = ODE_COUNTS[level]
     return table[max(k for k in table if k <= order)]
@@ -452,19 +472,13 @@ def check_m4_orders(schedule: Schedule, level: str) -> Outcome:
     used["euler-maruyama weak"] = tuple(counts)
     # ODE (ρ = 0) with the oracle denoiser from fixed starting points, against a fine fourth-order solve
     # (shared with the multistep solvers' global fits in multistep_checks).
-    mixture = mixture_2d()
-    start, reference = ode_reference(schedule, level)
-
-    def solve(method: str, n: int) -> torch.Tensor:
-        grid = ode_grid(schedule, n)
-        return sample(grid_oracle(mixture, schedule, grid), start.clone(), schedule, grid, method=method,
-                      denoise_final=False).samples
-
-    for method, solver in SOLVERS.items():
-        if isinstance(solver, Multistep):
-            continue
-        steps = _ode_counts(solver.order, level)
-        errors = [float((solve(method, n) - reference).norm(dim=1).mean()) for n in steps]
+    _, reference = ode_reference(schedule, level)
+    counts = {method: _ode_counts(solver.order, level) for method, solver in SOLVERS.items()
+              if not isinstance(solver, Multistep)}
+    solved = ode_solves(schedule, level, counts)
+    for method, steps in counts.items():
+        solver = SOLVERS[method]
+        errors = [float((solved[method, n] - reference).norm(dim=1).mean()) for n in steps]
         key = f"ode {method}"
         found[key], expected[key], used[key] = fitted_order(list(steps), errors), float(solver.order), steps
     deviation = max(abs(found[k] - expected[k]) for k in found)

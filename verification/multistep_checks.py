@@ -48,6 +48,7 @@ from .montecarlo_checks import (
     mixture_2d,
     ode_grid,
     ode_reference,
+    ode_solves,
 )
 from .prove import prove_identities
 from .registry import Outcome, claim_check
@@ -413,18 +414,13 @@ def check_m4_multistep(schedule: Schedule, level: str) -> Outcome:
         found[f"local {name}"] = fitted_order(counts, local_errors(schedule, name, counts)) - 1.0
         expected[f"local {name}"] = _local_order(solver) - 1.0  # error per step h^{p+1}: report p
     # The ODE reference is the one check_m4_orders fits the one-step solvers against (one solve per process).
-    start, reference = ode_reference(schedule, level)
+    _, reference = ode_reference(schedule, level)
     which = _LEVEL[level]
-
-    def solve(name: str, n: int) -> torch.Tensor:
-        grid = ode_grid(schedule, n)
-        return sample(grid_oracle(mixture_2d(), schedule, grid), start.clone(), schedule, grid, method=name,
-                      denoise_final=False).samples
-
+    solved = ode_solves(schedule, level, {name: steps[which] for name, _, *steps in GLOBAL_RUNS})
     used = {}
     for name, order, *steps in GLOBAL_RUNS:
         n_list = list(steps[which])
-        errors = [float((solve(name, n) - reference).norm(dim=1).mean()) for n in n_list]
+        errors = [float((solved[name, n] - reference).norm(dim=1).mean()) for n in n_list]
         found[f"global {name}"], expected[f"global {name}"] = fitted_order(n_list, errors), float(order)
         used[f"global {name}"] = n_list
     for name, *steps in WEAK_RUNS:
