@@ -212,9 +212,13 @@ class Cache:
         return entries
 
     def save_memo(self, entries: dict[str, Any]) -> None:
-        """Store the memo entries one process computed (a file of its own: workers never write the same file)."""
+        """Store the memo entries one process computed (a file of its own: workers never write the same file).
+        A failure to write (a full disk) costs the next run time, never this run's results: it is ignored."""
         if entries:
-            _write_atomic(self._memo_dir() / f"{os.getpid()}-{uuid.uuid4().hex}.pickle", pickle.dumps(entries))
+            try:
+                _write_atomic(self._memo_dir() / f"{os.getpid()}-{uuid.uuid4().hex}.pickle", pickle.dumps(entries))
+            except (OSError, pickle.PicklingError):
+                pass
 
     # -- housekeeping --------------------------------------------------------------------------------------------
     def timings(self) -> dict[str, list[float]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -70,8 +69,6 @@ def _store_memo() -> None:
     try:
         if cache is not None and symbolic_memo.is_active():
             cache.save_memo(symbolic_memo.new_entries())
-    except (OSError, pickle.PicklingError):  # a full disk costs the next run time, never this run's results
-        pass
     finally:
         symbolic_memo.deactivate()
 
@@ -211,13 +208,17 @@ def run_tasks(
     cache: Cache | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    memo: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
-    """Every check on every schedule; results in serial order (check by check, each on every schedule)."""
+    """Every check on every schedule; results in serial order (check by check, each on every schedule).
+
+    ``memo``: the symbolic memo's entries when the caller already loaded them from ``cache`` (else loaded here).
+    """
     order = [(c, s) for c in range(len(checks)) for s in range(len(schedules))]
     total = len(order)
     # The symbolic memo's stored entries, loaded once here: the workers inherit them.
     state = {"checks": list(checks), "schedules": list(schedules), "level": level, "cache": cache,
-             "memo": cache.load_memo() if cache is not None else None}
+             "memo": memo if memo is not None or cache is None else cache.load_memo()}
     results: list[CheckResult | None] = [None] * total
     position = {task: i for i, task in enumerate(order)}
     emitted = 0

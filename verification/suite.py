@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from s2n_theory import symbolic_memo
 from s2n_theory.builtin_schedules import builtin_names
 from s2n_theory.errors import S2NError
 from s2n_theory.schedule import Schedule
@@ -88,5 +89,16 @@ def run(
     if jobs < 1:
         raise S2NError(f"-j must be at least 1 (got {jobs})")
     checks = select(only)
-    resolved = [get_schedule(s) for s in (schedules or default_schedules())]
-    return run_tasks(checks, resolved, level, jobs=jobs, cache=cache, on_result=on_result, on_progress=on_progress)
+    memo = cache.load_memo() if cache is not None else None
+    if memo is None:
+        resolved = [get_schedule(s) for s in (schedules or default_schedules())]
+    else:
+        # Building a schedule compiles its expressions to validate them: symbolic work the memo keeps, as the workers'.
+        symbolic_memo.activate(memo)
+        try:
+            resolved = [get_schedule(s) for s in (schedules or default_schedules())]
+            cache.save_memo(symbolic_memo.new_entries())
+        finally:
+            symbolic_memo.deactivate()
+    return run_tasks(checks, resolved, level, jobs=jobs, cache=cache, on_result=on_result, on_progress=on_progress,
+                     memo=memo)
