@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from . import symbolic_memo
 from .schedule import Schedule
 from .symbols import S, T
 
@@ -21,12 +22,15 @@ V = sp.Symbol("v", positive=True)
 
 def drift(schedule: Schedule) -> sp.Expr:
     """F1: f(t) = α′(t)/α(t)."""
-    return sp.diff(schedule.alpha, T) / schedule.alpha
+    return symbolic_memo.derived("forward.drift", (schedule.alpha,),
+                                 lambda: sp.diff(schedule.alpha, T) / schedule.alpha)
 
 
 def diffusion_squared(schedule: Schedule) -> sp.Expr:
     """F1: g(t)² = −e^{−λ} λ′ α² (equivalently −σ² λ′)."""
-    return -sp.exp(-schedule.log_snr) * sp.diff(schedule.log_snr, T) * schedule.alpha**2
+    return symbolic_memo.derived(
+        "forward.diffusion_squared", (schedule.alpha, schedule.log_snr),
+        lambda: -sp.exp(-schedule.log_snr) * sp.diff(schedule.log_snr, T) * schedule.alpha**2)
 
 
 def moment_rates(schedule: Schedule, mean: sp.Expr, variance: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
@@ -37,6 +41,11 @@ def moment_rates(schedule: Schedule, mean: sp.Expr, variance: sp.Expr) -> tuple[
 
 def transition(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
     """F3: (α_{t|s}, σ²_{t|s}) = (α_t/α_s, α_t² (e^{−λ_t} − e^{−λ_s})) for s < t."""
+    return symbolic_memo.derived("forward.transition", (schedule.alpha, schedule.log_snr),
+                                 lambda: _transition(schedule))
+
+
+def _transition(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
     alpha_t, alpha_s = schedule.alpha, schedule.at(schedule.alpha, S)
     lam_t, lam_s = schedule.log_snr, schedule.at(schedule.log_snr, S)
     return alpha_t / alpha_s, alpha_t**2 * (sp.exp(-lam_t) - sp.exp(-lam_s))
