@@ -253,8 +253,13 @@ class GaussianMixture:
         # Keyed by the schedule object the caller passes (kept in the entry, so a recycled id never matches).
         hit = self._times.get((id(schedule), t))
         if hit is None or hit[0] is not schedule:
-            self.remember_times(schedule, [t])
-            hit = self._times[(id(schedule), t)]
+            # A time of no remembered grid: α and σ only (its terms are computed, once, when first needed).
+            num = compile_schedule(schedule, "numpy")
+            tt = np.float64(t)
+            if len(self._times) >= _MAX_CACHED_TIMES:
+                self._times.clear()
+                self._rows.clear()
+            hit = self._times[(id(schedule), t)] = (schedule, float(num.alpha(tt)), float(num.sigma(tt)))
         return hit[1], hit[2]
 
     def remember_times(self, schedule: Any, times: Any) -> None:
@@ -481,10 +486,13 @@ class _TermBlock:
 
     def row(self, ops: _NumpyOps | _TorchOps, index: int) -> tuple[Any, ...]:
         key = (ops.name, ops.dtype, getattr(ops, "device", None))
-        converted = self._converted.get(key)
-        if converted is None:
-            converted = self._converted[key] = tuple(ops.asarray(v) for v in self.terms)
-        return tuple(v[index] for v in converted)
+        rows = self._converted.get(key)
+        if rows is None:
+            # One conversion per term, split into per-time views at once (cheaper than indexing row by row).
+            converted = [ops.asarray(v) for v in self.terms]
+            rows = self._converted[key] = list(zip(*(list(v.unbind(0)) if ops.name == "torch" else list(v)
+                                                      for v in converted), strict=True))
+        return rows[index]
 
 
 _MAX_CACHED_TIMES = 4096
