@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from . import symbolic_memo
 from .arrays import compile_expression
 from .errors import ScheduleError
 from .symbols import LAMBDA, T
@@ -181,7 +182,7 @@ class Schedule:
     @property
     def dlog_snr(self) -> sp.Expr:
         """λ′(t)."""
-        return sp.diff(self.log_snr, T)
+        return symbolic_memo.derived("Schedule.dlog_snr", (self.log_snr,), lambda: sp.diff(self.log_snr, T))
 
     def at(self, expr: sp.Expr, time: sp.Expr) -> sp.Expr:
         """``expr`` (written in t) evaluated at another time symbol or value."""

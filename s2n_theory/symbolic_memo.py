@@ -100,6 +100,12 @@ def _text(part: Any, seen: dict[sp.Basic, str]) -> str:
     raise TypeError(f"cannot key the symbolic memo by a {type(part).__name__}")
 
 
+def exact_text(parts: Sequence[Any]) -> str:
+    """The exact text the memo keys by, of SymPy objects, strings, numbers and tuples of them: equal for equal
+    inputs in every process, different for unequal ones (a cache key)."""
+    return _text(tuple(parts), {})
+
+
 def _key(kind: str, inputs: Sequence[Any]) -> str:
     return hashlib.sha256(f"{kind}\x1f{_text(tuple(inputs), {})}".encode()).hexdigest()
 

@@ -44,7 +44,7 @@ from typing import Any
 import sympy as sp
 
 import s2n_theory
-from s2n_theory import codegen
+from s2n_theory import codegen, symbolic_memo
 from s2n_theory.codegen import selection
 from s2n_theory.codegen.functions import ScheduleFunctions
 from s2n_theory.schedule import Schedule, remember_inverse, solved_inverse
@@ -168,7 +168,7 @@ class Cache:
 
     # -- codegen form selection ----------------------------------------------------------------------------------
     def _forms_path(self, functions: ScheduleFunctions) -> Path:
-        key = _hash("forms", *map(str, selection.forms_key(functions)))
+        key = _hash("forms", symbolic_memo.exact_text(selection.forms_key(functions)))
         return self.root / "forms" / f"{key}.pickle"
 
     def load_forms(self, functions: ScheduleFunctions) -> bool:
