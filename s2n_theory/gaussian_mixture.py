@@ -60,6 +60,7 @@ class _NumpyOps:
 
     def __init__(self, ref: np.ndarray):
         self.dtype = ref.dtype
+        self.key = ("numpy", self.dtype)
 
     def asarray(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=self.dtype)
@@ -95,6 +96,7 @@ class _TorchOps:
         self.torch = torch
         self.dtype = ref.dtype
         self.device = ref.device
+        self.key = ("torch", self.dtype, self.device)
 
     def asarray(self, value: Any) -> Any:
         return self.torch.as_tensor(value, dtype=self.dtype, device=self.device)
@@ -226,7 +228,7 @@ class GaussianMixture:
         return GaussianMixture(self.weights, alpha * self.means, covs)
 
     def _params(self, ops: _NumpyOps | _TorchOps) -> dict[str, Any]:
-        key = ("numpy", ops.dtype) if ops.name == "numpy" else ("torch", ops.dtype, ops.device)
+        key = ops.key
         if key not in self._cache:
             self._cache[key] = {
                 "log_w": ops.asarray(self._log_weights),
@@ -237,17 +239,16 @@ class GaussianMixture:
             }
         return self._cache[key]
 
-    def _coefficients(self, x: Any, t: Any, schedule: Any) -> tuple[Any, Any, Any]:
-        ops = _ops_for(x)
+    def _coefficients(self, x: Any, t: Any, schedule: Any) -> tuple[Any, Any]:
         t0 = _common_time(t)
         if t0 is not None:
             # One time for the whole batch (what the samplers pass): α and σ as two float64 scalars,
             # so the per-component terms below are computed once per time, not once per sample.
-            a, s = self._scalar_coefficients(t0, schedule)
-            return ops, a, s
+            return self._scalar_coefficients(t0, schedule)
+        ops = _ops_for(x)
         num = compile_schedule(schedule, ops.name)
         tt = ops.asarray(t)
-        return ops, num.alpha(tt), num.sigma(tt)
+        return num.alpha(tt), num.sigma(tt)
 
     def _scalar_coefficients(self, t: float, schedule: Any) -> tuple[float, float]:
         # Keyed by the schedule object the caller passes (kept in the entry, so a recycled id never matches).
@@ -288,13 +289,12 @@ class GaussianMixture:
         :func:`eigen_terms` is linear in z, so its coefficients are its value at z = 1; for scalar α
         and σ they are computed once per (α, σ) in float64 and reused for every sample.
         """
-        scalar = _is_scalar(alpha) and _is_scalar(sigma)
+        scalar = (type(alpha) is float and type(sigma) is float) or (_is_scalar(alpha) and _is_scalar(sigma))
         # eigen_terms is part of the key: a replaced formula (the injected-error tests) is never served stale.
-        key = (eigen_terms, ops.name, ops.dtype, getattr(ops, "device", None), float(alpha), float(sigma)) \
-            if scalar else None
+        key = (eigen_terms, ops.key, float(alpha), float(sigma)) if scalar else None
         if key is not None and key in self._scalar_terms:
             return self._scalar_terms[key]
-        remembered = self._rows.get((key[4], key[5])) if scalar else None
+        remembered = self._rows.get((key[2], key[3])) if scalar else None
         if remembered is not None and remembered[0].formula is eigen_terms:
             terms = remembered[0].row(ops, remembered[1])
             self._store_scalar_terms(key, terms)
@@ -413,25 +413,25 @@ class GaussianMixture:
     def log_prob(self, x: Any, t: Any, schedule: Any) -> Any:
         """log p_t(x) of the forward marginal at time t (scalar or one per sample)."""
         x = _prepare(x)
-        _, a, s = self._coefficients(x, t, schedule)
+        a, s = self._coefficients(x, t, schedule)
         return self.log_prob_at(x, a, s)
 
     def score(self, x: Any, t: Any, schedule: Any) -> Any:
         """∇ₓ log p_t(x)."""
         x = _prepare(x)
-        _, a, s = self._coefficients(x, t, schedule)
+        a, s = self._coefficients(x, t, schedule)
         return self.score_at(x, a, s)
 
     def x0_hat(self, x: Any, t: Any, schedule: Any) -> Any:
         """E[x₀ | x_t = x]."""
         x = _prepare(x)
-        _, a, s = self._coefficients(x, t, schedule)
+        a, s = self._coefficients(x, t, schedule)
         return self.x0_hat_at(x, a, s)
 
     def eps_hat(self, x: Any, t: Any, schedule: Any) -> Any:
         """E[ε | x_t = x]."""
         x = _prepare(x)
-        _, a, s = self._coefficients(x, t, schedule)
+        a, s = self._coefficients(x, t, schedule)
         return self.eps_hat_at(x, a, s)
 
     def denoiser(self, schedule: Any) -> Any:
@@ -485,7 +485,7 @@ class _TermBlock:
         self._converted: dict[tuple, tuple] = {}
 
     def row(self, ops: _NumpyOps | _TorchOps, index: int) -> tuple[Any, ...]:
-        key = (ops.name, ops.dtype, getattr(ops, "device", None))
+        key = ops.key
         rows = self._converted.get(key)
         if rows is None:
             # One conversion per term, split into per-time views at once (cheaper than indexing row by row).
