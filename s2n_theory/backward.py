@@ -219,7 +219,7 @@ def step_coefficients(kind: str, schedule: Any, t: Any, s: Any, rho: Any = 0.0, 
     for symbol in inputs:
         if symbol not in known:
             name, _, time = symbol.name.rpartition("_")
-            known[symbol] = getattr(num, name)(times[T if time == str(T) else S])
+            known[symbol] = getattr(num, name)(times[T if time == T.name else S])
         values.append(known[symbol])
     return function(*values)
 
