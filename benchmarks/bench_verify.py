@@ -1,6 +1,8 @@
 """Wall clock of ``s2n verify`` as a user runs it: first run in a fresh cache, then a second run.
 
-Run: ``python benchmarks/bench_verify.py [--level quick] [-j N] [--runs first,second]``.
+Run: ``python benchmarks/bench_verify.py [--level quick] [-j N] [--runs first,second]``, or
+``python benchmarks/bench_verify.py --baseline OTHER/.venv/bin/python [--repeat 5]`` to time the second run
+against another checkout's, side by side.
 Each run is the whole command in a subprocess (start-up and imports included), with a
 fresh cache folder for the first run. Prints the wall times, the load average measured
 before and after each run (the machine may be shared), and the CPU seconds per claim and
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,13 +24,16 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def run_verify(cache_dir: Path, level: str, jobs: int | None, json_path: Path) -> tuple[float, int, str]:
-    command = [sys.executable, "-m", "s2n_theory.cli", "verify", "--level", level, "--json", str(json_path)]
+def run_verify(cache_dir: Path, level: str, jobs: int | None, json_path: Path,
+               python: str = sys.executable) -> tuple[float, int, str]:
+    command = [python, "-m", "s2n_theory.cli", "verify", "--level", level, "--json", str(json_path)]
     if jobs is not None:
         command += ["-j", str(jobs)]
     env = {**os.environ, "S2N_CACHE_DIR": str(cache_dir)}
     started = time.monotonic()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    # Run outside any checkout: ``-m`` puts the working folder first on the path, and a baseline interpreter
+    # must import its own package, not the one in this folder.
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=json_path.parent)
     wall = time.monotonic() - started
     summary = [line for line in proc.stdout.splitlines() if " pass, " in line]
     return wall, proc.returncode, summary[-1] if summary else proc.stderr[-400:]
@@ -63,7 +69,14 @@ def main() -> None:
     parser.add_argument("--level", default="quick")
     parser.add_argument("-j", type=int, default=None)
     parser.add_argument("--runs", default="first,second")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="the interpreter of another checkout's environment: prepare its cache, then time its "
+                             "second run and this one's alternately (--repeat pairs) and print the ratio")
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    if args.baseline:
+        compare_second_runs(args.baseline, args.level, args.j, args.repeat)
+        return
     runs = args.runs.split(",")
     with tempfile.TemporaryDirectory(prefix="s2n-bench-") as folder:
         cache_dir = Path(folder) / "cache"
@@ -89,6 +102,26 @@ def main() -> None:
                 print("|---|---:|---:|")
                 for name, (count, seconds) in sorted(rows.items(), key=lambda kv: -kv[1][1])[:12]:
                     print(f"| {name} | {count} | {seconds:.1f} |")
+
+
+def compare_second_runs(baseline: str, level: str, jobs: int | None, repeat: int) -> None:
+    """Second runs of this checkout and of ``baseline`` (each on its own warm cache), alternated: the machine's speed
+    drifts between minutes, so a ratio of runs taken side by side is the figure that can be trusted."""
+    pythons = {"this": sys.executable, "baseline": baseline}
+    walls: dict[str, list[float]] = {name: [] for name in pythons}
+    with tempfile.TemporaryDirectory(prefix="s2n-bench-") as folder:
+        caches = {name: Path(folder) / name for name in pythons}
+        for name, python in pythons.items():
+            run_verify(caches[name], level, jobs, Path(folder) / f"{name}-first.json", python)
+        for index in range(repeat):
+            for name, python in pythons.items():
+                wall, code, _ = run_verify(caches[name], level, jobs, Path(folder) / f"{name}.json", python)
+                walls[name].append(wall)
+                print(f"pair {index + 1}: {name} second run {wall:.1f} s (exit {code})", flush=True)
+    this, base = statistics.median(walls["this"]), statistics.median(walls["baseline"])
+    ratios = [a / b for a, b in zip(walls["this"], walls["baseline"], strict=True)]
+    print(f"median second run: this {this:.1f} s, baseline {base:.1f} s; per-pair ratio this/baseline: median "
+          f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")
 
 
 if __name__ == "__main__":
