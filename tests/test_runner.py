@@ -146,9 +146,9 @@ def test_a_code_edit_invalidates_the_cache_so_a_failing_check_never_passes_from_
     # Inject a wrong formula in the source (g² doubled), exactly as a developer's edit would.
     source = package / "forward.py"
     text = source.read_text()
-    line = "    return -sp.exp(-schedule.log_snr) * sp.diff(schedule.log_snr, T) * schedule.alpha**2\n"
+    line = "        lambda: -sp.exp(-schedule.log_snr) * sp.diff(schedule.log_snr, T) * schedule.alpha**2)\n"
     assert line in text
-    source.write_text(text.replace(line, line.replace("return -sp.exp", "return -2 * sp.exp")))
+    source.write_text(text.replace(line, line.replace("lambda: -sp.exp", "lambda: -2 * sp.exp")))
     broken = _verify(tmp_path / "src", cache_dir, *args)
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "fail" in broken.stdout and runner.CACHED_NOTE not in broken.stdout
