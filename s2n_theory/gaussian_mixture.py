@@ -296,9 +296,7 @@ class GaussianMixture:
             return self._scalar_terms[key]
         remembered = self._rows.get((key[2], key[3])) if scalar else None
         if remembered is not None and remembered[0].formula is eigen_terms:
-            terms = remembered[0].row(ops, remembered[1])
-            self._store_scalar_terms(key, terms)
-            return terms
+            return remembered[0].row(ops, remembered[1])  # a list lookup: no second copy in _scalar_terms
         if scalar:
             a, s, ev = np.float64(alpha), np.float64(sigma), self._eigvals
             mu_a, log_w = a * self.means, self._log_weights
@@ -314,13 +312,10 @@ class GaussianMixture:
         terms = (mu_a, const, *coef, offset)
         if scalar:
             terms = tuple(ops.asarray(v) for v in terms)
-            self._store_scalar_terms(key, terms)
+            if len(self._scalar_terms) > _MAX_CACHED_TIMES:
+                self._scalar_terms.clear()
+            self._scalar_terms[key] = terms
         return terms
-
-    def _store_scalar_terms(self, key: tuple, terms: tuple) -> None:
-        if len(self._scalar_terms) > _MAX_CACHED_TIMES:
-            self._scalar_terms.clear()
-        self._scalar_terms[key] = terms
 
     def _components(self, x: Any, alpha: Any, sigma: Any) -> dict[str, Any]:
         """Per-component quantities at (x, α, σ); x (..., d), α and σ scalars or broadcast to x.shape[:-1].

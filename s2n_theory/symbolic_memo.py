@@ -20,10 +20,11 @@ anything else is compiled every time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import linecache
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import sympy as sp
@@ -63,6 +64,21 @@ def is_active() -> bool:
 def new_entries() -> dict[str, Any]:
     """The entries computed in this process since it was activated."""
     return dict(_NEW)
+
+
+@contextlib.contextmanager
+def session(entries: dict[str, Any] | None, store: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+    """Active from ``entries`` for the block, then ``store(new entries)`` and inactive again; ``entries`` None: the
+    block runs with the memo inactive (no cache to keep it in)."""
+    if entries is None:
+        yield
+        return
+    activate(entries)
+    try:
+        yield
+        store(new_entries())
+    finally:
+        deactivate()
 
 
 def _node_text(expr: sp.Basic, seen: dict[sp.Basic, str]) -> str:

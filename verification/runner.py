@@ -17,6 +17,7 @@ of measuring again. Symbolic results come from the cache when the same code alre
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -59,18 +60,12 @@ def _init_worker(state: dict[str, Any]) -> None:
     _STATE.clear()
     _STATE.update(state)
     _FORMS_LOADED.clear()
-    if state.get("memo") is not None:
-        symbolic_memo.activate(state["memo"])
 
 
-def _store_memo() -> None:
-    """Store what this process added to the symbolic memo (the next run's workers start from it), and stop it."""
-    cache: Cache | None = _STATE.get("cache")
-    try:
-        if cache is not None and symbolic_memo.is_active():
-            cache.save_memo(symbolic_memo.new_entries())
-    finally:
-        symbolic_memo.deactivate()
+def _memo_session(state: dict[str, Any]) -> contextlib.AbstractContextManager:
+    """The symbolic memo, active for a process's tasks; what they add is stored for the next run's workers."""
+    cache: Cache | None = state["cache"]
+    return symbolic_memo.session(state["memo"], cache.save_memo if cache is not None else lambda entries: None)
 
 
 def _load_forms(index: int) -> None:
@@ -258,10 +253,10 @@ def run_tasks(
         saved = dict(_STATE)
         _init_worker(state)
         try:
-            for done, task in enumerate(to_run, start=done_before + 1):
-                finish(task, _run_task(*task), done)
+            with _memo_session(state):
+                for done, task in enumerate(to_run, start=done_before + 1):
+                    finish(task, _run_task(*task), done)
         finally:
-            _store_memo()
             _STATE.clear()
             _STATE.update(saved)
     elif to_run:
@@ -283,19 +278,19 @@ def run_tasks(
 def _worker_main(connection: Connection, state: dict[str, Any]) -> None:
     """A worker's loop: receive a task, send back its result, until told to stop (None) or the parent is gone."""
     _init_worker(state)
-    while True:
-        try:
-            task = connection.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            _store_memo()
-            return
-        try:
-            outcome: Any = _run_task(*task)
-        except BaseException as exc:  # noqa: BLE001 - run_check reports a check's errors; this is the runner's own
-            outcome = exc
-        connection.send((task, outcome))
+    with _memo_session(state):
+        while True:
+            try:
+                task = connection.recv()
+            except (EOFError, OSError):
+                return
+            if task is None:
+                return
+            try:
+                outcome: Any = _run_task(*task)
+            except BaseException as exc:  # noqa: BLE001 - run_check reports a check's errors; this is the runner's own
+                outcome = exc
+            connection.send((task, outcome))
 
 
 def _failed_row(state: dict[str, Any], task: tuple[int, int], why: str) -> tuple[CheckResult, float, None]:

@@ -90,15 +90,8 @@ def run(
         raise S2NError(f"-j must be at least 1 (got {jobs})")
     checks = select(only)
     memo = cache.load_memo() if cache is not None else None
-    if memo is None:
+    # Building a schedule compiles its expressions to validate them: symbolic work the memo keeps, as the workers'.
+    with symbolic_memo.session(memo, cache.save_memo if cache is not None else lambda entries: None):
         resolved = [get_schedule(s) for s in (schedules or default_schedules())]
-    else:
-        # Building a schedule compiles its expressions to validate them: symbolic work the memo keeps, as the workers'.
-        symbolic_memo.activate(memo)
-        try:
-            resolved = [get_schedule(s) for s in (schedules or default_schedules())]
-            cache.save_memo(symbolic_memo.new_entries())
-        finally:
-            symbolic_memo.deactivate()
     return run_tasks(checks, resolved, level, jobs=jobs, cache=cache, on_result=on_result, on_progress=on_progress,
                      memo=memo)
