@@ -18,6 +18,7 @@ of measuring again. Symbolic results come from the cache when the same code alre
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import resource
@@ -323,6 +324,9 @@ def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
         running[worker] = task
         workers[worker][1].send(task)
 
+    # What the parent built (imports, schedules, the memo) lives as long as the workers: frozen, the workers' full
+    # collections skip it instead of walking it (and writing to its pages) again in every worker.
+    gc.freeze()
     try:
         for worker in range(jobs):
             start(worker)
@@ -357,3 +361,4 @@ def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
                 process.terminate()
                 process.join()
             connection.close()
+        gc.unfreeze()
