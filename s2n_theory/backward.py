@@ -83,6 +83,12 @@ def exact_step_coefficients(schedule: Schedule, rho: sp.Expr = RHO) -> tuple[sp.
 
     c_x = (σ_s/σ_t) e^{−ρ² h}, c_x0 = α_s (1 − e^{−(1+ρ²) h}), c_ξ = σ_s √(1 − e^{−2ρ² h}).
     """
+    return symbolic_memo.derived("backward.exact_step_coefficients",
+                                 (schedule.alpha, schedule.sigma, schedule.log_snr, sp.sympify(rho)),
+                                 lambda: _exact_step_coefficients(schedule, rho))
+
+
+def _exact_step_coefficients(schedule: Schedule, rho: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     h = step_h(schedule)
     sigma_s, alpha_s = schedule.at(schedule.sigma, S), schedule.at(schedule.alpha, S)
     return (
@@ -111,6 +117,12 @@ def drift_coefficients(
     schedule: Schedule, rho: sp.Expr = RHO, gamma: sp.Expr = GAMMA
 ) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """B2 with B4's x̂₀_γ: (a, b, c) with drift a x + b x_θ and noise coefficient c = ρ σ √(−λ′), at time t."""
+    return symbolic_memo.derived("backward.drift_coefficients",
+                                 (schedule.alpha, schedule.sigma, schedule.log_snr, sp.sympify(rho), sp.sympify(gamma)),
+                                 lambda: _drift_coefficients(schedule, rho, gamma))
+
+
+def _drift_coefficients(schedule: Schedule, rho: sp.Expr, gamma: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     x, x0 = sp.Symbol("x", real=True), sp.Symbol("x0", real=True)
     drift = sp.expand(drift_from_x0(schedule, x, parametric_x0(x, x0, schedule.alpha, gamma), rho))
     return sp.diff(drift, x), sp.diff(drift, x0), noise_scale_data_form(schedule, rho)

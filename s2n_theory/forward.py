@@ -53,7 +53,9 @@ def _transition(schedule: Schedule) -> tuple[sp.Expr, sp.Expr]:
 
 def transition_variance_integrand(schedule: Schedule, u: sp.Symbol) -> sp.Expr:
     """F3, integral form: σ²_{t|s} = ∫ₛᵗ (α_t/α_u)² g_u² du; this is the integrand at u."""
-    return (schedule.alpha / schedule.at(schedule.alpha, u)) ** 2 * schedule.at(diffusion_squared(schedule), u)
+    return symbolic_memo.derived(
+        "forward.transition_variance_integrand", (schedule.alpha, schedule.log_snr, u),
+        lambda: (schedule.alpha / schedule.at(schedule.alpha, u)) ** 2 * schedule.at(diffusion_squared(schedule), u))
 
 
 def posterior(schedule: Schedule) -> tuple[sp.Expr, sp.Expr, sp.Expr]:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from . import symbolic_memo
 from .arrays import compile_expression
 from .errors import SpecError
 from .expressions import parse_expression
@@ -99,6 +100,12 @@ def target(prediction: str, schedule: Schedule, sigma_data: float | sp.Expr = DE
 def conversion(prediction: str, schedule: Schedule,
                sigma_data: float | sp.Expr = DEFAULT_SIGMA_DATA) -> tuple[sp.Expr, sp.Expr]:
     """W1: (A, B) with h = A x_t + B ε, derived from :func:`target` by x₀ = (x_t − σ ε)/α."""
+    return symbolic_memo.derived("objectives.conversion",
+                                 (prediction, schedule.alpha, schedule.sigma, schedule.log_snr, sigma_data),
+                                 lambda: _conversion(prediction, schedule, sigma_data))
+
+
+def _conversion(prediction: str, schedule: Schedule, sigma_data: float | sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     h = target(prediction, schedule, sigma_data).subs(X0, (X - schedule.sigma * EPS) / schedule.alpha)
     return sp.diff(h, X), sp.diff(h, EPS)
 

@@ -63,6 +63,20 @@ def test_psi_series_coefficients_are_the_series_polynomial():
         assert [poly.coeff(multistep.Z, m + 1) for m in range(6)] == list(multistep.psi_series_coefficients(j, 6))
 
 
+@pytest.mark.parametrize("method", [name for name, solver in SOLVERS.items() if isinstance(solver, Multistep)])
+def test_a_table_row_depends_only_on_the_grid_around_its_step(method):
+    """local_errors reads one row from the table of a short stretch of grid (its k − 1 steps before, two after):
+    the same numbers as the row of the whole grid's table."""
+    schedule = get_schedule("vp-cosine")
+    solver = SOLVERS[method]
+    grid = time_grid(schedule, 256, "uniform-lambda").numpy()
+    full = solver.coefficients(schedule, grid, 0.7, 0.0)
+    for row in (solver.k - 1, 128, 253):
+        first = row - (solver.k - 1)
+        part = solver.coefficients(schedule, grid[first: row + 3], 0.7, 0.0)
+        np.testing.assert_allclose(part[row - first], full[row], rtol=1e-14, atol=0.0)
+
+
 def test_first_multistep_step_is_the_exact_step():
     grid = time_grid(SCHED, 1, "uniform-lambda")
     x = torch.randn(4, 3, dtype=torch.float64)

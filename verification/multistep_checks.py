@@ -324,15 +324,18 @@ def local_errors(schedule: Schedule, name: str, counts=LOCAL_COUNTS) -> list[flo
     for n in counts:
         stride = REFERENCE_STEPS // n
         coarse = grid[::stride]
-        table = solver.coefficients(schedule, coarse.numpy(), 0.0, 0.0)
         row = n // 2
+        # The step's coefficients from the grid around it: a row of the table depends only on its own step and
+        # the k − 1 before it, and on not being the grid's last step (which is never corrected).
+        first = row - (solver.k - 1)
+        coefficients = solver.coefficients(schedule, coarse[first: row + 3].numpy(), 0.0, 0.0)[row - first]
         history = [denoiser(path[(row - i) * stride], coarse[row - i].expand(SAMPLES)) for i in range(solver.k)]
         x = path[row * stride]
-        predicted = table[row, lay.a] * x + sum(w * d for w, d in zip(table[row, lay.b], history, strict=True))
+        predicted = coefficients[lay.a] * x + sum(w * d for w, d in zip(coefficients[lay.b], history, strict=True))
         if solver.full_corrector:
             end = denoiser(predicted, coarse[row + 1].expand(SAMPLES))
-            predicted = table[row, lay.corrector_a] * x + sum(
-                w * d for w, d in zip(table[row, lay.corrector_b], [end, *history], strict=True))
+            predicted = coefficients[lay.corrector_a] * x + sum(
+                w * d for w, d in zip(coefficients[lay.corrector_b], [end, *history], strict=True))
         errors.append(float((predicted - path[(row + 1) * stride]).norm(dim=1).mean()))
     return errors
 

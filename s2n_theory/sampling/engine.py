@@ -105,15 +105,16 @@ def _is_zero(c: Coefficient) -> bool:
 
 
 def _axpy(out: torch.Tensor, value: torch.Tensor, w: Coefficient) -> torch.Tensor:
-    """out + w · value."""
-    return out.add(value, alpha=w) if isinstance(w, float) else out.addcmul(value, w)
+    """out += w · value, in place: ``out`` is always a tensor the step has just made (no caller holds it yet), and a
+    step adds up to six terms, each of which would otherwise allocate a state-sized tensor."""
+    return out.add_(value, alpha=w) if isinstance(w, float) else out.addcmul_(value, w)
 
 
 def _combine(a: Coefficient, x: torch.Tensor, weights: list[tuple[int, Coefficient]],
              values: list[torch.Tensor]) -> torch.Tensor:
     out = a * x
     for j, w in weights:
-        out = _axpy(out, values[j], w)
+        _axpy(out, values[j], w)
     return out
 
 
@@ -280,7 +281,7 @@ def _run(denoiser: Denoiser, x: torch.Tensor, schedule: Schedule, grid: torch.Te
             g.noise = noise
             g.predicted = _combine(a, g.x, weights, g.history)
             if not _is_zero(c):
-                g.predicted = _axpy(g.predicted, noise, c)
+                _axpy(g.predicted, noise, c)
         correcting = [g for g in runs if g.plan[k][3] is not None]
         ends = evaluate([g.predicted for g in correcting], k + 1, k) if correcting else []
         for g, x0_end in zip(correcting, ends, strict=True):
@@ -288,9 +289,9 @@ def _run(denoiser: Denoiser, x: torch.Tensor, schedule: Schedule, grid: torch.Te
             g.nfe += 1
             new = _combine(a_c, g.x, weights_c, [x0_end, *g.history])
             if not _is_zero(p_c):
-                new = _axpy(new, g.predicted, p_c)
+                _axpy(new, g.predicted, p_c)
             if not _is_zero(c_c):
-                new = _axpy(new, g.noise, c_c)
+                _axpy(new, g.noise, c_c)
             g.x = new
             if g.solver.reuse:
                 g.pending = x0_end
