@@ -147,37 +147,52 @@ def weights(points: Sequence[sp.Expr], midpoint: bool = False) -> list[sp.Expr]:
 
 # ---------------------------------------------------------------------- numeric evaluation
 @functools.lru_cache(maxsize=16)
-def _psi_numeric(j: int) -> tuple[Callable, Callable]:
-    """(closed form, series) of ψ_j as numpy functions; the closed form's 1 − e^{−z} goes through expm1."""
+def _psi_closed(j: int) -> Callable:
+    """The closed form of ψ_j as a numpy function of z, its 1 − e^{−z} through expm1."""
     closed = sp.expand(psi(j))
     # ψ_j = P_j(1/z) + Q_j(1/z) e^{−z}; writing e^{−z} = 1 + expm1(−z) keeps every term of size O(1)
     # when z is moderate, and the series takes over where the polynomial parts would cancel.
     em1 = sp.Symbol("em1")
     closed = sp.expand(closed.subs(sp.exp(-Z), 1 + em1))
     closed_fn = sp.lambdify([Z, em1], closed, modules="numpy")
-    # Read off the exact rationals (the polynomial's .coeff per power took ~0.2 s per j); z⁰ has none.
-    series_coeffs = [0.0, *(float(c) for c in psi_series_coefficients(j))]
+    return lambda z: closed_fn(z, np.expm1(-z))
 
-    def series_fn(z: np.ndarray) -> np.ndarray:  # Horner, highest power first
-        out = np.zeros_like(z)
-        for c in reversed(series_coeffs):
-            out = out * z + c
-        return out
 
-    return (lambda z: closed_fn(z, np.expm1(-z))), series_fn
+@functools.lru_cache(maxsize=16)
+def _series_coefficients(count: int) -> np.ndarray:
+    """Column j: the series coefficients of ψ_j, z⁰ (none) to z^SERIES_TERMS, for j < count (read only).
+    Read off the exact rationals (the polynomial's .coeff per power took ~0.2 s per j)."""
+    table = np.array([[0.0, *(float(c) for c in psi_series_coefficients(j))] for j in range(count)]).T
+    table.flags.writeable = False
+    return table
+
+
+def psi_table(count: int, z: np.ndarray) -> np.ndarray:
+    """ψ_0 … ψ_{count−1} at every z ≥ 0, shape (len(z), count), float64: ψ_j by its series below
+    max(``SERIES_BELOW``, j), by its closed form above.
+
+    The series of every j in one Horner pass (highest power first), each column the same operations as a
+    pass of its own: a table of a few dozen steps costs SERIES_TERMS array operations, not count times as many.
+    """
+    z = np.atleast_1d(np.asarray(z, dtype=np.float64))
+    out = np.empty((len(z), count))
+    # The series only where some ψ_j takes it (far above, z^SERIES_TERMS would only make overflow warnings).
+    near = z < max(SERIES_BELOW, float(count - 1))
+    zs, series = z[near][:, None], np.zeros((int(near.sum()), count))
+    for row in _series_coefficients(count)[::-1]:
+        series = series * zs + row
+    out[near] = series
+    for j in range(count):
+        big = z >= max(SERIES_BELOW, float(j))
+        if np.any(big):
+            out[big, j] = _psi_closed(j)(z[big])
+    return out
 
 
 def psi_values(j: int, z: np.ndarray) -> np.ndarray:
     """ψ_j(z) in float64 for z ≥ 0: the series below max(``SERIES_BELOW``, j), the closed form above."""
     z = np.asarray(z, dtype=np.float64)
-    closed, series = _psi_numeric(j)
-    small = z < max(SERIES_BELOW, float(j))
-    out = np.empty_like(z)
-    out[small] = series(z[small])
-    big = ~small
-    if np.any(big):
-        out[big] = closed(z[big])
-    return out
+    return psi_table(j + 1, z.ravel())[:, j].reshape(z.shape)
 
 
 def lagrange_table(points: np.ndarray) -> np.ndarray:
@@ -228,5 +243,4 @@ def node_weights(order: int, z: np.ndarray, ratios: np.ndarray, corrector: bool 
     table = lagrange_table(node_points(order, ratios, corrector))
     if midpoint:
         return psi_values(0, z)[:, None] * (table @ (0.5 ** np.arange(n_nodes)))
-    psis = np.stack([psi_values(j, z) for j in range(n_nodes)], axis=1)
-    return np.einsum("sij,sj->si", table, psis)
+    return np.einsum("sij,sj->si", table, psi_table(n_nodes, z))
