@@ -1,6 +1,6 @@
 """Wall clock of ``s2n verify`` as a user runs it: first run in a fresh cache, then a second run.
 
-Run: ``python benchmarks/bench_verify.py [--level quick] [-j N] [--runs first,second]``, or
+Run: ``python benchmarks/bench_verify.py [--level quick] [-j N] [--runs first,second] [--no-bytecode-cache]``, or
 ``python benchmarks/bench_verify.py --baseline OTHER/.venv/bin/python [--repeat 5]`` to time the second run
 against another checkout's, side by side.
 Each run is the whole command in a subprocess (start-up and imports included), with a
@@ -23,6 +23,22 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+BYTECODE_CACHE = {"on": True}
+"""Whether the timed commands may write and read Python's bytecode cache, as Python does by default: the first
+run of a fresh environment compiles the package and writes ``__pycache__``, the second reads it. Off
+(``--no-bytecode-cache``): ``PYTHONDONTWRITEBYTECODE`` stays as the environment sets it (this development machine
+sets it, so every run compiles the package's sources again)."""
+
+
+def machine_speed() -> float:
+    """Seconds of a fixed pure-Python loop: the machine's speed at the moment (it drifts by up to 2x between
+    minutes on a shared machine), printed beside each timing so that figures from different minutes can be read."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i
+    return time.perf_counter() - started
+
 
 def run_verify(cache_dir: Path, level: str, jobs: int | None, json_path: Path,
                python: str = sys.executable) -> tuple[float, int, str]:
@@ -30,6 +46,8 @@ def run_verify(cache_dir: Path, level: str, jobs: int | None, json_path: Path,
     if jobs is not None:
         command += ["-j", str(jobs)]
     env = {**os.environ, "S2N_CACHE_DIR": str(cache_dir)}
+    if BYTECODE_CACHE["on"]:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.monotonic()
     # Run outside any checkout: ``-m`` puts the working folder first on the path, and a baseline interpreter
     # must import its own package, not the one in this folder.
@@ -73,7 +91,11 @@ def main() -> None:
                         help="the interpreter of another checkout's environment: prepare its cache, then time its "
                              "second run and this one's alternately (--repeat pairs) and print the ratio")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="keep PYTHONDONTWRITEBYTECODE as the environment sets it (see BYTECODE_CACHE)")
     args = parser.parse_args()
+    BYTECODE_CACHE["on"] = not args.no_bytecode_cache
+    print(f"bytecode cache: {'as Python does by default' if BYTECODE_CACHE['on'] else 'as the environment sets it'}")
     if args.baseline:
         compare_second_runs(args.baseline, args.level, args.j, args.repeat)
         return
@@ -81,11 +103,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="s2n-bench-") as folder:
         cache_dir = Path(folder) / "cache"
         for index, label in enumerate(runs):
-            load_before = os.getloadavg()[0]
+            load_before, speed = os.getloadavg()[0], machine_speed()
             wall, code, summary = run_verify(cache_dir, args.level, args.j, Path(folder) / f"{label}.json")
             load_after = os.getloadavg()[0]
             print(f"{label} run (--level {args.level}, -j {args.j or 'default'}): wall {wall:.1f} s, exit {code}, "
-                  f"load average {load_before:.1f} before / {load_after:.1f} after; {summary}", flush=True)
+                  f"load average {load_before:.1f} before / {load_after:.1f} after, speed probe {speed:.2f} s "
+                  f"before; {summary}", flush=True)
             if index == 0:
                 families = cpu_by_family(cache_dir)
                 total_cpu = sum(v[2] for v in families.values())
@@ -115,9 +138,11 @@ def compare_second_runs(baseline: str, level: str, jobs: int | None, repeat: int
             run_verify(caches[name], level, jobs, Path(folder) / f"{name}-first.json", python)
         for index in range(repeat):
             for name, python in pythons.items():
+                speed = machine_speed()
                 wall, code, _ = run_verify(caches[name], level, jobs, Path(folder) / f"{name}.json", python)
                 walls[name].append(wall)
-                print(f"pair {index + 1}: {name} second run {wall:.1f} s (exit {code})", flush=True)
+                print(f"pair {index + 1}: {name} second run {wall:.1f} s (exit {code}; speed probe {speed:.2f} s "
+                      f"before)", flush=True)
     this, base = statistics.median(walls["this"]), statistics.median(walls["baseline"])
     ratios = [a / b for a, b in zip(walls["this"], walls["baseline"], strict=True)]
     print(f"median second run: this {this:.1f} s, baseline {base:.1f} s; per-pair ratio this/baseline: median "

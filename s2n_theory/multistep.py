@@ -149,12 +149,12 @@ def weights(points: Sequence[sp.Expr], midpoint: bool = False) -> list[sp.Expr]:
 @functools.lru_cache(maxsize=16)
 def _psi_closed(j: int) -> Callable:
     """The closed form of ψ_j as a numpy function of z, its 1 − e^{−z} through expm1."""
-    closed = sp.expand(psi(j))
     # ψ_j = P_j(1/z) + Q_j(1/z) e^{−z}; writing e^{−z} = 1 + expm1(−z) keeps every term of size O(1)
     # when z is moderate, and the series takes over where the polynomial parts would cancel.
     em1 = sp.Symbol("em1")
-    closed = sp.expand(closed.subs(sp.exp(-Z), 1 + em1))
-    closed_fn = sp.lambdify([Z, em1], closed, modules="numpy")
+    closed = symbolic_memo.derived("multistep.psi_closed", (psi(j), em1),
+                                   lambda: sp.expand(sp.expand(psi(j)).subs(sp.exp(-Z), 1 + em1)))
+    closed_fn = symbolic_memo.lambdify([Z, em1], closed, "numpy")
     return lambda z: closed_fn(z, np.expm1(-z))
 
 
