@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from . import backward, forward
+from . import backward, forward, symbolic_memo
 from .arrays import backend_of, compile_expression, like
 from .distributions import Estimate, mixture_edges
 from .forward import X
@@ -115,12 +115,17 @@ def _compile_floats_as_arguments(args: Sequence[sp.Symbol], expr: sp.Expr) -> Ca
     one compilation (lambdify and common subexpressions, ~20 ms per expression) then serves every schedule
     of a process with the same expression structure; another structure is simply compiled once more.
     """
-    expr = sp.sympify(expr)
+    template, values = symbolic_memo.derived("snspace.float_template", (sp.sympify(expr),),
+                                             lambda: _float_template(sp.sympify(expr)))
+    compiled = _compiled_template(tuple(args), template, len(values))
+    return lambda *inputs: compiled(*inputs, *values)
+
+
+def _float_template(expr: sp.Expr) -> tuple[sp.Expr, tuple[float, ...]]:
+    """``expr`` with its Float constants replaced by :func:`_constant_symbols`, and their values in that order."""
     floats = list(dict.fromkeys(a for a in sp.preorder_traversal(expr) if isinstance(a, sp.Float)))
     template = expr.xreplace(dict(zip(floats, _constant_symbols(len(floats)), strict=True)))
-    compiled = _compiled_template(tuple(args), template, len(floats))
-    values = [float(f) for f in floats]
-    return lambda *inputs: compiled(*inputs, *values)
+    return template, tuple(float(f) for f in floats)
 
 
 def closed_form_numeric(schedule: Schedule, inverse_log_snr: sp.Expr) -> NumericSchedule:
@@ -146,8 +151,10 @@ def closed_form_numeric(schedule: Schedule, inverse_log_snr: sp.Expr) -> Numeric
                            sigma2_ts=_compile_floats_as_arguments([T, S], sigma2_ts), **one)
 
 
+@functools.lru_cache(maxsize=8)
 def sn_clock_numeric(log_snr_min: float, log_snr_max: float) -> NumericSchedule:
-    """:func:`sn_clock_schedule` with its numeric callables (t(λ) = e^{−λ}), without the codegen selection."""
+    """:func:`sn_clock_schedule` with its numeric callables (t(λ) = e^{−λ}), without the codegen selection; one
+    build per λ range and process (S2 compares every schedule with the same one; callers only read it)."""
     return closed_form_numeric(sn_clock_schedule(log_snr_min, log_snr_max), sp.exp(-LAMBDA))
 
 
