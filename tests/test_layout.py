@@ -74,13 +74,20 @@ def _imports(module: str) -> tuple[set[str], list[tuple[int, str]]]:
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
         names = _resolve(module, node, is_package)
-        in_function = node not in tree.body and not _under_type_checking(tree, node)
+        in_function = (node not in tree.body and not _under_type_checking(tree, node)
+                       and not _in_module_try(tree, node))
         for name in names:
             if in_function:
                 nested.append((node.lineno, name))
             elif name.startswith("s2n_theory"):
                 top.add(name)
     return top, nested
+
+
+def _in_module_try(tree: ast.Module, node: ast.AST) -> bool:
+    """In the body of a module-level ``try`` (the package pauses the collector around its imports): still a
+    top-level import, run once when the module loads."""
+    return any(isinstance(stmt, ast.Try) and node in stmt.body for stmt in tree.body)
 
 
 def _under_type_checking(tree: ast.Module, node: ast.AST) -> bool:
