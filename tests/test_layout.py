@@ -7,6 +7,8 @@ drawing the graph would see, without importing anything.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -162,3 +164,12 @@ def test_every_subpackage_is_installed() -> None:
     packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
     assert packages == listed, f"pyproject.toml packages differ from the tree: {sorted(packages ^ listed)}"
     assert config["package-dir"]["s2n_theory.verification"] == "verification"
+
+
+def test_importing_the_package_leaves_the_collector_as_it_found_it() -> None:
+    """The package pauses the cyclic collector while it imports (s2n_theory/__init__.py): enabled stays enabled,
+    and a caller that disabled it finds it still disabled."""
+    for before in ("enable", "disable"):
+        code = f"import gc; gc.{before}(); import s2n_theory; print(gc.isenabled())"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        assert out.stdout.strip() == str(before == "enable")
