@@ -24,7 +24,7 @@ import gc
 # collector's passes over them during the import free nothing and took about 14 % of it (0.3-0.5 s of every
 # process's start), so it is paused for the import, and what the import built joins the oldest generation directly
 # (freeze, then unfreeze: a move, not a pass over them) instead of being walked once per younger generation.
-_collecting = gc.isenabled()
+_collecting, _frozen_by_caller = gc.isenabled(), gc.get_freeze_count()
 gc.disable()
 try:
     from .builtin_schedules import BUILTINS, builtin_names
@@ -35,8 +35,9 @@ try:
     from .schedule_spec import get_schedule
     from .symbols import LAMBDA, T
 finally:
-    gc.freeze()
-    gc.unfreeze()
+    if not _frozen_by_caller:  # unfreeze would also release what a caller froze on purpose
+        gc.freeze()
+        gc.unfreeze()
     if _collecting:
         gc.enable()
 

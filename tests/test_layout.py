@@ -173,3 +173,8 @@ def test_importing_the_package_leaves_the_collector_as_it_found_it() -> None:
         code = f"import gc; gc.{before}(); import s2n_theory; print(gc.isenabled())"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
         assert out.stdout.strip() == str(before == "enable")
+    # What a caller froze on purpose (a pre-fork server) stays frozen.
+    code = ("import gc; gc.freeze(); n = gc.get_freeze_count(); import s2n_theory; "
+            "print(n > 0 and gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "True"
