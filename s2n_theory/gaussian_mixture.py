@@ -257,9 +257,7 @@ class GaussianMixture:
             # A time of no remembered grid: α and σ only (its terms are computed, once, when first needed).
             num = compile_schedule(schedule, "numpy")
             tt = np.float64(t)
-            if len(self._times) >= _MAX_CACHED_TIMES:
-                self._times.clear()
-                self._rows.clear()
+            self._make_room(1)
             hit = self._times[(id(schedule), t)] = (schedule, float(num.alpha(tt)), float(num.sigma(tt)))
         return hit[1], hit[2]
 
@@ -270,9 +268,7 @@ class GaussianMixture:
         arithmetic on a small batch."""
         num = compile_schedule(schedule, "numpy")
         tt = np.asarray(times.detach().cpu() if isinstance(times, torch.Tensor) else times, dtype=np.float64).ravel()
-        if len(self._times) + len(tt) > _MAX_CACHED_TIMES:
-            self._times.clear()
-            self._rows.clear()
+        self._make_room(len(tt))
         alphas = np.broadcast_to(num.alpha(tt), tt.shape).astype(np.float64)
         sigmas = np.broadcast_to(num.sigma(tt), tt.shape).astype(np.float64)
         # The same formulas as a single time's, on arrays: every entry equals that time's own evaluation.
@@ -281,6 +277,12 @@ class GaussianMixture:
         for row, (t, a, s) in enumerate(zip(tt.tolist(), alphas.tolist(), sigmas.tolist(), strict=True)):
             self._times[(id(schedule), t)] = (schedule, a, s)
             self._rows[(a, s)] = (block, row)
+
+    def _make_room(self, count: int) -> None:
+        """Forget the remembered times (and their terms) when ``count`` more would pass :data:`_MAX_CACHED_TIMES`."""
+        if len(self._times) + count > _MAX_CACHED_TIMES:
+            self._times.clear()
+            self._rows.clear()
 
     def _terms(self, ops: _NumpyOps | _TorchOps, p: dict[str, Any], alpha: Any, sigma: Any) -> tuple[Any, ...]:
         """(α μ_k, per-component constant of log N, the four coefficients of :func:`eigen_terms`, and

@@ -1,5 +1,6 @@
 """The runner behind ``s2n verify``: parallel results in serial order, the cache, its invalidation, the progress."""
 
+import gc
 import os
 import shutil
 import subprocess
@@ -57,6 +58,26 @@ def test_workers_may_fork_the_time_limit_child():
     check = Check("F2", "numeric", "forks a child", _forks_a_time_limited_child)
     results = runner.run_tasks([check], [get_schedule("vp-linear"), get_schedule("vdm")], "quick", jobs=2)
     assert [r.status for r in results] == ["pass", "pass"], [r.detail for r in results]
+
+
+def _passes(schedule, level):
+    return Outcome(True, "numeric", 0.0, "passes", tolerance=0.0)
+
+
+def test_a_parallel_run_releases_only_what_it_froze():
+    """The parent freezes its objects for the workers' sake; afterwards the collector is as it was: nothing frozen
+    when nothing was, and what the caller had frozen still frozen."""
+    check = Check("F2", "numeric", "passes", _passes)
+    schedules = [get_schedule("vp-linear"), get_schedule("vdm")]
+    assert gc.get_freeze_count() == 0
+    runner.run_tasks([check], schedules, "quick", jobs=2)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        runner.run_tasks([check], schedules, "quick", jobs=2)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_second_run_reads_symbolic_results_and_reruns_numbers(tmp_path):

@@ -325,7 +325,9 @@ def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
         workers[worker][1].send(task)
 
     # What the parent built (imports, schedules, the memo) lives as long as the workers: frozen, the workers' full
-    # collections skip it instead of walking it (and writing to its pages) again in every worker.
+    # collections skip it instead of walking it (and writing to its pages) again in every worker. Released after,
+    # unless the caller had frozen objects itself (unfreeze would release those too).
+    frozen_by_caller = gc.get_freeze_count()
     gc.freeze()
     try:
         for worker in range(jobs):
@@ -361,4 +363,5 @@ def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
                 process.terminate()
                 process.join()
             connection.close()
-        gc.unfreeze()
+        if not frozen_by_caller:
+            gc.unfreeze()

@@ -7,18 +7,12 @@ one line ``error: …`` on stderr and exits with status 2.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
-# A command's process keeps what the package import built (SymPy, torch, NumPy) to its end: frozen, the cyclic
-# collector's full passes skip those few hundred thousand objects (they took about 0.5 s of every command's start,
-# freeing nothing). The package import runs no pass over them, so freezing them here costs nothing.
-gc.freeze()
-
-from ..errors import S2NError  # noqa: E402 - after the freeze: the commands' imports then skip the frozen objects
-from . import cache, claims, export, info, schedules, sweep, verify, weighting  # noqa: E402, F401 - importing a module adds its commands
-from .app import app  # noqa: E402
+from ..errors import S2NError
+from . import cache, claims, export, info, schedules, sweep, verify, weighting  # noqa: F401 - importing a module adds its commands
+from .app import app
 
 __all__ = ["app", "main", "program"]
 
