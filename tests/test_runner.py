@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from s2n_theory import codegen, forward
+from s2n_theory import cli, codegen, forward
 from s2n_theory import schedule as schedule_module
 from s2n_theory.codegen import python_source, selection
 from s2n_theory.numeric_schedule import schedule_functions
@@ -78,6 +78,29 @@ def test_a_parallel_run_releases_only_what_it_froze():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_frozen_heap_freezes_for_its_block_and_releases_only_at_the_outermost():
+    assert gc.get_freeze_count() == 0
+    with runner.frozen_heap():
+        frozen = gc.get_freeze_count()
+        assert frozen > 0, "what the process built is frozen inside the block"
+        built_since = [[] for _ in range(1000)]  # container objects: tracked by the collector
+        with runner.frozen_heap():
+            assert gc.get_freeze_count() >= frozen + len(built_since)
+        assert gc.get_freeze_count() >= frozen + len(built_since), "the inner block released nothing"
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_program_runs_its_command_with_the_imports_frozen_and_releases_them(monkeypatch):
+    """The s2n process's imports live until it exits; the collector skips them while a command runs."""
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_freeze_count()))
+    monkeypatch.setattr(sys, "argv", ["s2n", "schedules"])
+    assert gc.get_freeze_count() == 0
+    cli.program()
+    assert seen and seen[0] > 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_second_run_reads_symbolic_results_and_reruns_numbers(tmp_path):

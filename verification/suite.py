@@ -30,7 +30,7 @@ from . import (  # noqa: F401 - importing a module registers its checks
 )
 from .cache import Cache
 from .registry import LEVELS, REGISTRY, Check, CheckResult
-from .runner import run_tasks
+from .runner import frozen_heap, run_tasks
 
 CHECK_MODULES = (forward_checks, inference_checks, backward_checks, multistep_checks, cv_checks, snspace_checks, information_checks,
                  objective_checks, export_checks, montecarlo_checks, gpu_check)
@@ -89,9 +89,12 @@ def run(
     if jobs < 1:
         raise S2NError(f"-j must be at least 1 (got {jobs})")
     checks = select(only)
-    memo = cache.load_memo() if cache is not None else None
-    # Building a schedule compiles its expressions to validate them: symbolic work the memo keeps, as the workers'.
-    with symbolic_memo.session(memo, cache.save_memo if cache is not None else lambda entries: None):
-        resolved = [get_schedule(s) for s in (schedules or default_schedules())]
-    return run_tasks(checks, resolved, level, jobs=jobs, cache=cache, on_result=on_result, on_progress=on_progress,
-                     memo=memo)
+    # Frozen from here: the imports live as long as the run, and a full collection over them while the schedules
+    # are built (about 0.2 s) would free nothing.
+    with frozen_heap():
+        memo = cache.load_memo() if cache is not None else None
+        # Building a schedule compiles its expressions to validate them: symbolic work the memo keeps, as the workers'.
+        with symbolic_memo.session(memo, cache.save_memo if cache is not None else lambda entries: None):
+            resolved = [get_schedule(s) for s in (schedules or default_schedules())]
+        return run_tasks(checks, resolved, level, jobs=jobs, cache=cache, on_result=on_result,
+                         on_progress=on_progress, memo=memo)
