@@ -280,8 +280,10 @@ def run_tasks(
             _STATE.update(saved)
     elif to_run:
         estimates = _estimated_seconds(checks, schedules, timings)
-        _run_parallel(state, _Dispatcher({task: estimates[task] for task in to_run}), min(jobs, len(to_run)),
-                      finish, done_before)
+        # What the parent built lives as long as the workers: frozen before the fork, their collections skip it.
+        with frozen_heap():
+            _run_parallel(state, _Dispatcher({task: estimates[task] for task in to_run}), min(jobs, len(to_run)),
+                          finish, done_before)
     final = [r for r in results if r is not None]
     if cache is not None:
         for c, s in order:
@@ -342,39 +344,37 @@ def _run_parallel(state: dict[str, Any], dispatcher: _Dispatcher, jobs: int,
         running[worker] = task
         workers[worker][1].send(task)
 
-    # What the parent built lives as long as the workers: frozen before the fork, their collections skip it.
-    with frozen_heap():
-        try:
-            for worker in range(jobs):
-                start(worker)
-                assign(worker)
-            while running:
-                by_connection = {workers[w][1]: w for w in running}
-                for connection in wait(list(by_connection)):
-                    worker = by_connection[connection]  # type: ignore[index]
-                    task = running.pop(worker)
-                    try:
-                        received_task, outcome = connection.recv()  # type: ignore[union-attr]
-                        if isinstance(outcome, BaseException):
-                            outcome = _failed_row(state, task, f"runner error: {type(outcome).__name__}: {outcome}")
-                    except (EOFError, OSError):
-                        # The worker died (killed, out of memory): report its task, start a fresh worker.
-                        workers[worker][0].join(timeout=5)
-                        code = workers[worker][0].exitcode
-                        outcome = _failed_row(state, task, f"worker process failed (exit code {code})")
-                        start(worker)
-                    done += 1
-                    finish(task, outcome, done)
-                    assign(worker)
-        finally:
-            for _process, connection in workers.values():
+    try:
+        for worker in range(jobs):
+            start(worker)
+            assign(worker)
+        while running:
+            by_connection = {workers[w][1]: w for w in running}
+            for connection in wait(list(by_connection)):
+                worker = by_connection[connection]  # type: ignore[index]
+                task = running.pop(worker)
                 try:
-                    connection.send(None)
-                except (OSError, ValueError):
-                    pass
-            for process, connection in workers.values():
-                process.join(timeout=10)
-                if process.is_alive():
-                    process.terminate()
-                    process.join()
-                connection.close()
+                    received_task, outcome = connection.recv()  # type: ignore[union-attr]
+                    if isinstance(outcome, BaseException):
+                        outcome = _failed_row(state, task, f"runner error: {type(outcome).__name__}: {outcome}")
+                except (EOFError, OSError):
+                    # The worker died (killed, out of memory): report its task, start a fresh worker.
+                    workers[worker][0].join(timeout=5)
+                    code = workers[worker][0].exitcode
+                    outcome = _failed_row(state, task, f"worker process failed (exit code {code})")
+                    start(worker)
+                done += 1
+                finish(task, outcome, done)
+                assign(worker)
+    finally:
+        for _process, connection in workers.values():
+            try:
+                connection.send(None)
+            except (OSError, ValueError):
+                pass
+        for process, connection in workers.values():
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+            connection.close()
